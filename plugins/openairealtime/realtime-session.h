@@ -63,6 +63,7 @@ struct SessionStats {
   uint64_t output_bytes_received = 0;
   uint64_t output_bytes_played = 0;
   uint64_t output_bytes_dropped = 0;  // discarded by barge-in or the queue limit
+  uint64_t input_bytes_dropped = 0;   // caller audio discarded while not ready (over 10 s queued)
   uint64_t barge_ins = 0;
   uint64_t responses = 0;
   uint64_t input_tokens = 0;
@@ -143,12 +144,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void barge_in(const char *trigger, bool send_cancel);
   void on_ready();
   void replay_history();
+  void reset_socket_state();
+  bool ready_flag() const;
   void maybe_send_queued_response();
   void shutdown();
 
   // Posting (any thread).
   void post(GstStructure *structure);
-  void post_error(const std::string &code, const std::string &message, bool fatal);
+  void post_error(const std::string &code, const std::string &message, bool fatal, bool benign);
   void wake_hub();
 
   std::string name_;
@@ -162,6 +165,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<uint8_t> input_;           // caller audio not yet appended
   gint64 input_oldest_us_ = 0;           // monotonic time of the oldest queued input byte
   bool wake_scheduled_ = false;
+  bool ever_attached_ = false;
+  uint64_t input_since_commit_ = 0;      // bytes appended since the last commit (G6 guard)
   bool input_final_ = false;
   bool ready_ = false;                   // session.updated received on the current socket
   std::deque<Segment> playout_;
@@ -177,6 +182,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // --- hub thread only ---
   SoupWebsocketConnection *ws_ = nullptr;
   GCancellable *connect_cancellable_ = nullptr;
+  SoupMessage *connect_msg_ = nullptr;
+  gint64 connect_started_us_ = 0;
+  std::string overflow_item_;            // playout queue overflow: truncate this item…
+  int64_t overflow_ms_ = 0;              // …at this many ms
   bool connecting_ = false;
   bool shutting_down_ = false;
   bool fatal_ = false;
@@ -184,6 +193,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool server_interrupts_ = true;        // the server cancels responses itself on speech
   bool turn_detection_ = true;
   bool create_in_flight_ = false;        // response.create sent, response.created not yet seen
+  std::string in_flight_instructions_;
   std::deque<std::string> queued_responses_;  // instructions of response.create requests waiting
   std::set<std::string> dispatched_calls_;
   std::vector<HistoryEntry> history_;
