@@ -1,0 +1,58 @@
+// The calls of the service: admission (capacity, draining), creation, lookup, and a short memory of
+// ended calls so that GET after DELETE still shows how a call ended. Main context only.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "call.h"
+#include "config.h"
+
+namespace vb {
+
+struct ApiError {
+  int status = 0;
+  std::string code;
+  std::string message;
+};
+
+class CallManager {
+ public:
+  CallManager(const Config &config, std::string realtime_url);
+  ~CallManager();
+
+  // Admits and starts an inbound call. `done` runs on the main context with the answer or an error.
+  using AnswerDone = std::function<void(const std::shared_ptr<Call> &call, const ApiError *error,
+                                        const std::string &answer)>;
+  void create_inbound(CallOptions options, const std::string &offer_sdp, AnswerDone done);
+
+  std::shared_ptr<Call> find(const std::string &call_id) const;  // live or recently ended
+  std::vector<std::shared_ptr<Call>> list() const;               // live first, then recently ended
+  int active_count() const { return (int)live_.size(); }
+  bool at_capacity() const { return active_count() >= config_.max_calls; }
+  bool draining() const { return draining_; }
+
+  // Stops admitting calls; `drained` runs once no call is live.
+  void start_drain(std::function<void()> drained);
+  void end_all(const std::string &reason);
+
+ private:
+  void on_call_ended(Call &call);
+  std::string new_call_id() const;
+
+  const Config &config_;
+  std::string realtime_url_;
+  std::map<std::string, std::shared_ptr<Call>> live_;
+  std::deque<std::shared_ptr<Call>> ended_;  // newest last, bounded
+  bool draining_ = false;
+  std::function<void()> drained_;
+};
+
+// A call id chosen by a client: 1–128 characters of [A-Za-z0-9._:=+/-] (WhatsApp ids are base64).
+bool valid_call_id(const std::string &id);
+
+}  // namespace vb
