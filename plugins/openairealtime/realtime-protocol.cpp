@@ -1,8 +1,8 @@
 // Builders and parsers for the OpenAI Realtime WebSocket protocol. Wire shapes follow
 // /work/shared/docs/openai-realtime.md (§2 GA vs beta, §3 client events, §4 server events).
 //
-// Everything that reads server input is written for hostile data (it is fuzzed): every member may be
-// missing, null or of the wrong JSON type, and no json-glib call is made in a way that can hit a
+// Everything that reads server input is written for hostile data (it is fuzzed): every member may
+// be missing, null or of the wrong JSON type, and no json-glib call is made in a way that can hit a
 // g_return_if_fail() (criticals are fatal under gst-check and abort fuzzers).
 #include "realtime-protocol.h"
 
@@ -25,25 +25,83 @@ namespace {
 // session.updated a little more), so 128 leaves ample room while keeping the stack bounded.
 constexpr int kMaxJsonNesting = 128;
 
-// Scans for nesting depth outside string literals. Purely a stack-safety guard: syntax errors are
-// left for the real parser to report.
-bool nesting_within_limit(const char *data, size_t len, int limit) {
+int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+// The code unit of the \uXXXX escape whose 'u' is at data[i], or -1 when it is malformed.
+int unicode_escape(const char *data, size_t len, size_t i) {
+  if (len - i < 5)
+    return -1;
+  int value = 0;
+  for (size_t k = 1; k <= 4; k++) {
+    const int h = hex_value(data[i + k]);
+    if (h < 0)
+      return -1;
+    value = value * 16 + h;
+  }
+  return value;
+}
+
+// Pre-parse scan that bounds the nesting depth json-glib will recurse to. Counting brackets is
+// only sound if this scan agrees with json-glib's tokenizer on where every string starts and ends,
+// and that tokenizer is looser than JSON: it accepts '…' strings and /* */ comments, and a
+// malformed \u escape or lone surrogate makes it swallow the following character, quotes
+// included. So anything beyond strict JSON string syntax is rejected here (no server sends it),
+// which leaves a grammar on which both agree. Other syntax errors are left for json-glib.
+bool prescan_json(const char *data, size_t len, int limit, std::string *error) {
   int depth = 0;
   bool in_string = false;
   for (size_t i = 0; i < len; i++) {
     const char c = data[i];
     if (in_string) {
-      if (c == '\\')
-        i++;  // skip the escaped character, which may be a quote
-      else if (c == '"')
+      if (c == '"') {
         in_string = false;
+      } else if (c == '\\') {
+        if (++i == len)
+          break;  // unterminated: json-glib reports it
+        const char e = data[i];
+        if (e == 'u') {
+          const int unit = unicode_escape(data, len, i);
+          bool ok = unit >= 0 && !(unit >= 0xdc00 && unit <= 0xdfff);
+          if (ok && unit >= 0xd800 && unit <= 0xdbff) {
+            // A high surrogate must be followed by an escaped low one.
+            const size_t next = i + 5;  // the backslash of the second escape
+            int low = -1;
+            if (next + 1 < len && data[next] == '\\' && data[next + 1] == 'u')
+              low = unicode_escape(data, len, next + 1);
+            ok = low >= 0xdc00 && low <= 0xdfff;
+            i += 6;
+          }
+          if (!ok) {
+            *error = "malformed \\u escape or lone surrogate";
+            return false;
+          }
+          i += 4;
+        } else if (!strchr("\"\\/bfnrt", e) || e == '\0') {
+          *error = "invalid escape in string";
+          return false;
+        }
+      }
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > limit)
+      if (++depth > limit) {
+        *error = "JSON nested deeper than " + std::to_string(limit) + " levels";
         return false;
+      }
     } else if (c == ']' || c == '}') {
-      depth--;
+      if (depth > 0)  // a stray closer must not buy extra depth later
+        depth--;
+    } else if (c == '\'' || c == '/') {
+      *error = "not strict JSON (single-quoted string or comment)";
+      return false;
     }
   }
   return true;
@@ -60,10 +118,8 @@ JsonNode *parse_json(const char *data, size_t len, std::string *error) {
     *error = "frame too large";
     return nullptr;
   }
-  if (!nesting_within_limit(data, len, kMaxJsonNesting)) {
-    *error = "JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels";
+  if (len > 0 && !prescan_json(data, len, kMaxJsonNesting, error))
     return nullptr;
-  }
   g_autoptr(JsonParser) parser = json_parser_new();
   g_autoptr(GError) gerror = nullptr;
   // An empty buffer needs a valid pointer; json-glib reads nothing from it.
@@ -321,9 +377,9 @@ void get_string(JsonObject *o, const char *name, std::string *out) {
     *out = to_valid_utf8(s, strlen(s));
 }
 
-// Integers may arrive as doubles from some servers ("audio_end_ms": 1500.0). json_node_get_int()
-// casts doubles unchecked, which is undefined behaviour for NaN or out-of-range values, so convert
-// here with a range check.
+// Integral values written with a fraction or exponent (1500.0, 1.5e3) parse as doubles, and
+// json_node_get_int() casts those unchecked, which is undefined behaviour out of range (1e300,
+// inf), so convert here with a range check.
 int64_t get_int(JsonObject *o, const char *name, int64_t fallback) {
   if (JsonNode *n = member_value(o, name, G_TYPE_INT64))
     return json_node_get_int(n);
@@ -348,8 +404,8 @@ bool get_bool(JsonObject *o, const char *name, bool fallback) {
   return n ? json_node_get_boolean(n) != FALSE : fallback;
 }
 
-// error.code is a string in every documented event; compatible servers have been seen to send
-// numbers (HTTP-style), which are kept as text rather than dropped.
+// error.code is a string in every documented event; a number (an HTTP-style status from some
+// compatible server) is kept as text rather than dropped, since it is what gets logged.
 void get_code(JsonObject *o, const char *name, std::string *out) {
   get_string(o, name, out);
   if (member_value(o, name, G_TYPE_INT64) != nullptr)
@@ -560,7 +616,8 @@ std::string build_response_cancel(const std::string &response_id) {
   return end_event(b);
 }
 
-std::string build_item_truncate(const std::string &item_id, int content_index, int64_t audio_end_ms) {
+std::string build_item_truncate(const std::string &item_id, int content_index,
+                                int64_t audio_end_ms) {
   JsonBuilder *b = begin_event("conversation.item.truncate");
   add_string(b, "item_id", item_id);
   add_int(b, "content_index", content_index);

@@ -132,8 +132,9 @@ struct ServerEvent {
 // Maps beta event names to their GA names; returns the input for anything else.
 std::string normalise_event_name(const std::string &name);
 
-// Parses one text frame. Returns false (with *error set) only for frames that are not a JSON object
-// with a string "type"; unknown types parse fine as EventType::Unknown.
+// Parses one text frame. Returns false (with *error set) for frames that are not a JSON object with
+// a string "type", and for JSON nested deeper than 128 levels or in non-standard syntax (json-glib
+// 1.6 overflows its stack on very deep nesting); unknown types parse fine as EventType::Unknown.
 bool parse_server_event(const char *data, size_t len, ServerEvent *out, std::string *error);
 
 // Error codes after which reconnecting cannot help (bad key, no quota, …).
