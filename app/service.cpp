@@ -109,6 +109,7 @@ int Service::run() {
               "then repeats what the caller says)");
   }
 
+  Metrics::get().declare("voicebridge_dtmf_digits_total", "counter", "DTMF key presses received from callers");
   d.loop = g_main_loop_new(nullptr, FALSE);
   d.calls = std::make_unique<CallManager>(d.config, realtime_url);
   d.api = std::make_unique<Api>(d.config, *d.calls);
