@@ -13,6 +13,8 @@ LocalAgent::LocalAgent() {
   config.vad_threshold_dbfs = -45;   // phone speech after Opus is often quiet
   config.vad_silence_ms = 600;       // let the caller finish a sentence
   config.speed = 4.0;                // faster than real time, as the real API
+  config.record = false;             // a test fake records everything; a service must not
+  config.session_lifetime_s = 0;     // calls may be long: the local agent never expires them
   server_ = std::make_unique<fake_realtime::Server>(config);
 }
 

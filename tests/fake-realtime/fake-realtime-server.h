@@ -34,10 +34,11 @@ struct Config {
   int delta_ms = 100;               // audio per response.output_audio.delta
   double speed = 10.0;              // send audio this many times faster than real time (0: all at once)
   bool echo_input = false;          // reply with the caller's last committed turn instead of a tone
-  int session_lifetime_s = 3600;    // expires_at = now + this; at expiry: error session_expired, then close
+  int session_lifetime_s = 3600;    // expires_at = now + this; at expiry: error session_expired, then close (0: never; expires_at then says now + 1 day)
   bool clamp_bad_truncate = false;  // after the "already shorter" error, also apply a clamped truncate (observed behaviour)
   std::vector<ToolCallScript> tool_calls;  // each response first emits these function calls, once each
   bool send_large_frame_on_connect = false;  // a conversation.item.retrieved of more than 2 MiB after session.created
+  bool record = true;  // keep ConnectionLog events and audio (the standalone server turns it off to run for hours)
 };
 
 // What the server saw from one client connection.
@@ -82,6 +83,8 @@ class Server {
   int responses_cancelled() const;
   int speech_started_count() const;
   std::vector<std::string> function_outputs() const;  // "call_id=output" per function_call_output item
+  std::vector<std::string> response_instructions() const;  // per started response, "" when none were given
+  std::vector<std::string> rejected_handshakes() const;  // Authorization (or "api-key: …") of each 401
 
   // Wait (bounded) until pred() is true, polling; returns pred()'s final value.
   bool wait_for(const std::function<bool()> &pred, int timeout_ms) const;
