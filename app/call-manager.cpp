@@ -30,15 +30,22 @@ std::string CallManager::new_call_id() const {
   return id;
 }
 
+bool CallManager::admit(const CallOptions &options, ApiError *error) const {
+  if (draining_) {
+    *error = {503, "draining", "the service is shutting down and takes no new calls"};
+  } else if (at_capacity()) {
+    *error = {503, "at_capacity", "the service is at its limit of " + std::to_string(config_.max_calls) + " calls"};
+  } else if (!options.call_id.empty() && live_.count(options.call_id)) {
+    *error = {409, "call_exists", "a call with id '" + options.call_id + "' exists"};
+  } else {
+    return true;
+  }
+  return false;
+}
+
 void CallManager::create_inbound(CallOptions options, const std::string &offer_sdp, AnswerDone done) {
   ApiError error;
-  if (draining_) {
-    error = {503, "draining", "the service is shutting down and takes no new calls"};
-  } else if (at_capacity()) {
-    error = {503, "at_capacity", "the service is at its limit of " + std::to_string(config_.max_calls) + " calls"};
-  } else if (!options.call_id.empty() && live_.count(options.call_id)) {
-    error = {409, "call_exists", "a call with id '" + options.call_id + "' exists"};
-  }
+  admit(options, &error);
   OfferInfo offer;
   if (error.status == 0) {
     std::string code, message;
@@ -67,6 +74,42 @@ void CallManager::create_inbound(CallOptions options, const std::string &offer_s
   });
 }
 
+void CallManager::create_outbound(CallOptions options, AnswerDone done) {
+  ApiError error;
+  if (!admit(options, &error)) {
+    Metrics::get().call_finished(error.code);
+    done(nullptr, &error, "");
+    return;
+  }
+  if (options.call_id.empty()) options.call_id = new_call_id();
+  options.direction = Direction::Outbound;
+  auto call = std::make_shared<Call>(config_, std::move(options), realtime_url_,
+                                     [this](Call &c) { on_call_ended(c); });
+  live_[call->id()] = call;
+  Metrics::get().set_calls_active(active_count());
+  std::weak_ptr<Call> weak = call;
+  call->start_outbound([weak, done](bool ok, int status, const std::string &offer_or_code, const std::string &message) {
+    auto c = weak.lock();
+    if (ok) {
+      done(c, nullptr, offer_or_code);
+    } else {
+      ApiError e{status, offer_or_code, message};
+      done(c, &e, "");
+    }
+  });
+}
+
+bool CallManager::rekey(const std::string &old_id, const std::string &new_id) {
+  if (old_id == new_id) return true;
+  auto it = live_.find(old_id);
+  if (it == live_.end() || live_.count(new_id)) return false;
+  auto call = it->second;
+  live_.erase(it);
+  call->set_id(new_id);
+  live_[new_id] = call;
+  return true;
+}
+
 void CallManager::on_call_ended(Call &call) {
   auto it = live_.find(call.id());
   if (it == live_.end()) return;
@@ -74,6 +117,7 @@ void CallManager::on_call_ended(Call &call) {
   live_.erase(it);
   while (ended_.size() > kEndedCallsKept) ended_.pop_front();
   Metrics::get().set_calls_active(active_count());
+  if (ended_observer_) ended_observer_(call);
   if (draining_ && live_.empty() && drained_) {
     auto drained = std::move(drained_);
     drained_ = nullptr;

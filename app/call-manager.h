@@ -30,6 +30,15 @@ class CallManager {
                                         const std::string &answer)>;
   void create_inbound(CallOptions options, const std::string &offer_sdp, AnswerDone done);
 
+  // Admits and starts an outbound call: `done` gets our offer (every candidate in it). The callee's
+  // answer goes to Call::apply_answer. options.call_id must be set (a temporary id is fine; see rekey).
+  void create_outbound(CallOptions options, AnswerDone done);
+  // Gives a live call its final id (WhatsApp names a business-initiated call only when the Graph API
+  // returns). Returns false if the new id is taken.
+  bool rekey(const std::string &old_id, const std::string &new_id);
+  // Called for every call that ends, after the call's own bookkeeping (WhatsApp sends `terminate`).
+  void set_ended_observer(std::function<void(Call &)> observer) { ended_observer_ = std::move(observer); }
+
   std::shared_ptr<Call> find(const std::string &call_id) const;  // live or recently ended
   std::vector<std::shared_ptr<Call>> list() const;               // live first, then recently ended
   int active_count() const { return (int)live_.size(); }
@@ -42,6 +51,7 @@ class CallManager {
 
  private:
   void on_call_ended(Call &call);
+  bool admit(const CallOptions &options, ApiError *error) const;
   std::string new_call_id() const;
 
   const Config &config_;
@@ -50,6 +60,7 @@ class CallManager {
   std::deque<std::shared_ptr<Call>> ended_;  // newest last, bounded
   bool draining_ = false;
   std::function<void()> drained_;
+  std::function<void(Call &)> ended_observer_;
 };
 
 // A call id chosen by a client: 1–128 characters of [A-Za-z0-9._:=+/-] (WhatsApp ids are base64).

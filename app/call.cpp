@@ -73,6 +73,8 @@ struct Call::Impl {
   bool media_allowed = true;
   bool sending = false;         // the src runs (linked and allowed)
   bool first_audio_seen = false;
+  bool ice_controlling = false;
+  bool dtls_client = false;
   std::mutex lock;              // send_linked, receive_linked (set on webrtcbin threads)
   bool send_linked = false;
   bool receive_linked = false;
@@ -202,6 +204,12 @@ bool Call::build_pipeline(const OfferInfo &offer, std::string *error) {
   GstCaps *prefs = gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "audio", "encoding-name",
                                        G_TYPE_STRING, "OPUS", "clock-rate", G_TYPE_INT, 48000, "payload", G_TYPE_INT,
                                        d.opus_pt, nullptr);
+  if (options_.direction == Direction::Outbound) {
+    // Our offer states what we send and want: WhatsApp's format (fmtp comes from these fields).
+    gst_caps_set_simple(prefs, "encoding-params", G_TYPE_STRING, "2", "minptime", G_TYPE_STRING, "20",
+                        "useinbandfec", G_TYPE_STRING, "1", "maxplaybackrate", G_TYPE_STRING, "16000",
+                        "maxaveragebitrate", G_TYPE_STRING, "20000", nullptr);
+  }
   GstWebRTCRTPTransceiver *transceiver = nullptr;
   g_signal_emit_by_name(d.webrtc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV, prefs,
                         &transceiver);
@@ -281,6 +289,10 @@ void Call::start_inbound(const std::string &offer_sdp, const OfferInfo &offer, A
   g_signal_emit_by_name(impl_->webrtc, "set-remote-description", desc, promise);
   gst_webrtc_session_description_free(desc);
 
+  start_timers();
+}
+
+void Call::start_timers() {
   // Answer with what was gathered if gathering does not complete in time (e.g. a slow STUN server).
   auto *weak = new WeakCall(weak_from_this());
   impl_->gather_timer = g_timeout_add_full(
@@ -293,8 +305,8 @@ void Call::start_inbound(const std::string &offer_sdp, const OfferInfo &offer, A
           if (local) {
             gchar *text = gst_sdp_message_as_text(local->sdp);
             log_event(LogLevel::Warning, "ICE_GATHERING_TIMEOUT", self->id(),
-                      "ICE gathering did not complete in time; answering with the candidates gathered so far");
-            self->on_answer_ready(text);
+                      "ICE gathering did not complete in time; using the candidates gathered so far");
+            self->on_local_description(text);
             g_free(text);
             gst_webrtc_session_description_free(local);
           } else {
@@ -385,10 +397,17 @@ void Call::on_gathering_state(GstElement *webrtc, GParamSpec *, gpointer user_da
     g_object_get(c.impl_->webrtc, "local-description", &local, nullptr);
     if (!local) return;
     gchar *text = gst_sdp_message_as_text(local->sdp);
-    c.on_answer_ready(text);
+    c.on_local_description(text);
     g_free(text);
     gst_webrtc_session_description_free(local);
   });
+}
+
+void Call::on_local_description(const std::string &sdp) {
+  if (options_.direction == Direction::Outbound)
+    on_offer_ready(sdp);
+  else
+    on_answer_ready(sdp);
 }
 
 void Call::on_answer_ready(const std::string &answer_sdp) {
@@ -408,6 +427,19 @@ void Call::on_answer_ready(const std::string &answer_sdp) {
   log_event(LogLevel::Info, "CALL_ANSWERED", id(), "answer ready",
             {{"setup_ms", setup_s * 1000}, {"candidates", count_candidates(answer)}});
 
+  watch_caller_rtp();
+  log_roles();
+
+  if (answer_done_) {
+    auto done = std::move(answer_done_);
+    answer_done_ = nullptr;
+    done(true, 201, answer, "");
+  }
+}
+
+void Call::watch_caller_rtp() {
+  Impl &d = *impl_;
+  if (d.rtp_probe) return;
   // Caller RTP, after SRTP, before the jitter buffer: DTMF (RFC 4733) is read here because
   // webrtcbin 1.22 drops telephone-event from its negotiation, and every packet counts as media
   // for the no-media timeout.
@@ -422,12 +454,6 @@ void Call::on_answer_ready(const std::string &answer_sdp) {
   }
   if (!d.rtp_probe)
     log_event(LogLevel::Warning, "CALL_NO_RTP_PROBE", id(), "could not watch caller RTP (DTMF disabled)");
-
-  if (answer_done_) {
-    auto done = std::move(answer_done_);
-    answer_done_ = nullptr;
-    done(true, 201, answer, "");
-  }
 }
 
 void Call::fail_answer(int status, const std::string &code, const std::string &message) {
@@ -438,6 +464,153 @@ void Call::fail_answer(int status, const std::string &code, const std::string &m
     done(false, status, code, message);
   }
   end("setup_failed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Negotiation (outbound: we offer, the callee answers; WhatsApp business-initiated calls)
+
+OfferInfo Call::outbound_offer_info() {
+  // What we offer: Opus at WhatsApp's 16 kHz audio bandwidth and 20 kbit/s, FEC, and DTMF.
+  OfferInfo o;
+  o.opus_pt = 111;
+  o.telephone_event_pt = 126;
+  o.max_playback_rate = 16000;
+  o.max_average_bitrate = 20000;
+  o.use_inband_fec = true;
+  return o;
+}
+
+void Call::start_outbound(AnswerCallback done) {
+  answer_done_ = std::move(done);
+  OfferInfo offer = outbound_offer_info();
+  log_event(LogLevel::Info, "CALL_CREATED", id(), "call created", {{"direction", "outbound"}});
+  std::string error;
+  if (!build_pipeline(offer, &error)) {
+    fail_answer(500, "internal_error", error);
+    return;
+  }
+  if (gst_element_set_state(impl_->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    fail_answer(500, "internal_error", "the call's pipeline failed to start");
+    return;
+  }
+  GstPromise *promise =
+      gst_promise_new_with_change_func(&Call::on_offer_created, new WeakCall(weak_from_this()), free_weak);
+  g_signal_emit_by_name(impl_->webrtc, "create-offer", nullptr, promise);
+  start_timers();
+}
+
+void Call::on_offer_created(GstPromise *promise, gpointer data) {
+  auto self = static_cast<WeakCall *>(data)->lock();
+  const GstStructure *reply = gst_promise_get_reply(promise);
+  GstWebRTCSessionDescription *offer = nullptr;
+  if (reply && gst_structure_has_field(reply, "offer"))
+    gst_structure_get(reply, "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &offer, nullptr);
+  if (self && offer) {
+    // Gathering starts here; the offer is sent once it is complete (no trickle).
+    g_signal_emit_by_name(self->impl_->webrtc, "set-local-description", offer, nullptr);
+  } else if (self) {
+    self->on_main([](Call &c) { c.fail_answer(500, "negotiation_failed", "webrtcbin could not create an offer"); });
+  }
+  if (offer) gst_webrtc_session_description_free(offer);
+  gst_promise_unref(promise);
+}
+
+void Call::on_offer_ready(const std::string &offer_sdp) {
+  Impl &d = *impl_;
+  if (d.answered || state_ != CallState::Connecting) return;
+  d.answered = true;
+  if (d.gather_timer) {
+    g_source_remove(d.gather_timer);
+    d.gather_timer = 0;
+  }
+  std::string offer = finalize_offer(offer_sdp, config_.public_ip, d.dtmf_pt);
+  log_event(LogLevel::Info, "CALL_OFFER_READY", id(), "offer ready",
+            {{"setup_ms", (g_get_monotonic_time() - created_us_) / 1000.0}, {"candidates", count_candidates(offer)}});
+  if (answer_done_) {
+    auto done = std::move(answer_done_);
+    answer_done_ = nullptr;
+    done(true, 201, offer, "");
+  }
+}
+
+void Call::apply_answer(const std::string &answer_sdp, std::function<void(bool, const std::string &)> done) {
+  if (state_ == CallState::Ending || state_ == CallState::Ended || !impl_->webrtc) {
+    done(false, "the call has ended");
+    return;
+  }
+  std::string prepared = prepare_offer(answer_sdp);  // the same text fix-ups apply to answers
+  GstSDPMessage *sdp = nullptr;
+  if (gst_sdp_message_new_from_text(prepared.c_str(), &sdp) != GST_SDP_OK || !sdp) {
+    if (sdp) gst_sdp_message_free(sdp);
+    done(false, "the answer is not an SDP");
+    return;
+  }
+  GstWebRTCSessionDescription *desc = gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
+  struct Pending {
+    WeakCall call;
+    std::function<void(bool, const std::string &)> done;
+  };
+  GstPromise *promise = gst_promise_new_with_change_func(
+      [](GstPromise *p, gpointer data) {
+        auto *pending = static_cast<Pending *>(data);
+        const GstStructure *reply = gst_promise_get_reply(p);
+        GError *err = nullptr;
+        if (reply && gst_structure_has_field(reply, "error")) gst_structure_get(reply, "error", G_TYPE_ERROR, &err, nullptr);
+        std::string error = err ? err->message : "";
+        g_clear_error(&err);
+        if (auto self = pending->call.lock()) {
+          auto done = pending->done;
+          self->on_main([done, error](Call &c) {
+            if (error.empty()) {
+              c.watch_caller_rtp();
+              c.log_roles();
+            }
+            done(error.empty(), error);
+          });
+        }
+        gst_promise_unref(p);
+      },
+      new Pending{weak_from_this(), std::move(done)}, [](gpointer data) { delete static_cast<Pending *>(data); });
+  g_signal_emit_by_name(impl_->webrtc, "set-remote-description", desc, promise);
+  gst_webrtc_session_description_free(desc);
+}
+
+void Call::log_roles() {
+  // WhatsApp is ICE-lite and always controlled: we must control, and be the DTLS server when Meta
+  // answers a=setup:active (business-initiated) or the client when we answer active (user-initiated).
+  Impl &d = *impl_;
+  gboolean controlling = FALSE, dtls_client = FALSE;
+  GstWebRTCICE *ice = nullptr;
+  g_object_get(d.webrtc, "ice-agent", &ice, nullptr);
+  if (ice) {
+    GObject *agent = nullptr;
+    g_object_get(ice, "agent", &agent, nullptr);
+    if (agent) {
+      g_object_get(agent, "controlling-mode", &controlling, nullptr);
+      g_object_unref(agent);
+    }
+    gst_object_unref(ice);
+  }
+  GstWebRTCRTPTransceiver *trans = nullptr;
+  g_signal_emit_by_name(d.webrtc, "get-transceiver", 0, &trans);
+  if (trans) {
+    GstWebRTCRTPSender *sender = nullptr;
+    g_object_get(trans, "sender", &sender, nullptr);
+    if (sender) {
+      GstWebRTCDTLSTransport *transport = nullptr;
+      g_object_get(sender, "transport", &transport, nullptr);
+      if (transport) {
+        g_object_get(transport, "client", &dtls_client, nullptr);
+        gst_object_unref(transport);
+      }
+      gst_object_unref(sender);
+    }
+    gst_object_unref(trans);
+  }
+  d.ice_controlling = controlling;
+  d.dtls_client = dtls_client;
+  log_event(LogLevel::Info, "CALL_ROLES", id(), "negotiated roles",
+            {{"ice_role", controlling ? "controlling" : "controlled"}, {"dtls_role", dtls_client ? "client" : "server"}});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,6 +662,8 @@ void Call::on_pad_added(GstElement *, GstPad *pad, gpointer user_data) {
 
 void Call::allow_media() {
   impl_->media_allowed = true;
+  // The no-media timeout counts from here: a callee's phone that is still ringing sends nothing.
+  impl_->rtp_last_change_us = g_get_monotonic_time();
   allow_media_internal();
 }
 
@@ -589,7 +764,7 @@ void Call::poll_stats() {
   if (seen != d.rtp_seen_last) {
     d.rtp_seen_last = seen;
     d.rtp_last_change_us = now;
-  } else if (now - d.rtp_last_change_us >= (gint64)config_.media_timeout_s * G_USEC_PER_SEC) {
+  } else if (d.media_allowed && now - d.rtp_last_change_us >= (gint64)config_.media_timeout_s * G_USEC_PER_SEC) {
     end("media_timeout");
     return;
   }

@@ -59,12 +59,19 @@ class Call : public std::enable_shared_from_this<Call> {
   // Builds the pipeline, opens the Realtime session (in parallel with ICE) and answers the offer.
   // `done` runs once on the main context when the answer is ready, or on failure.
   void start_inbound(const std::string &offer_sdp, const OfferInfo &offer, AnswerCallback done);
+  // Outbound: builds the pipeline and makes the offer; `done` gets the offer SDP (every candidate
+  // in it) once gathering completes. The callee's answer then goes to apply_answer().
+  void start_outbound(AnswerCallback done);
+  void apply_answer(const std::string &answer_sdp, std::function<void(bool ok, const std::string &error)> done);
   // Ends the call (idempotent). The pipeline is gone when this returns.
   void end(const std::string &reason);
   // Lets the model's audio flow to the caller (see CallOptions::hold_media).
   void allow_media();
 
   const std::string &id() const { return options_.call_id; }
+  // Renames the call (CallManager::rekey). The pipeline keeps its first name.
+  void set_id(const std::string &id) { options_.call_id = id; }
+  const CallOptions &options() const { return options_; }
   CallState state() const { return state_; }
   Direction direction() const { return options_.direction; }
   const std::string &end_reason() const { return end_reason_; }
@@ -77,7 +84,13 @@ class Call : public std::enable_shared_from_this<Call> {
   struct Impl;
   bool build_pipeline(const OfferInfo &offer, std::string *error);
   void configure_ice();
+  void on_local_description(const std::string &sdp);
   void on_answer_ready(const std::string &answer_sdp);
+  void on_offer_ready(const std::string &offer_sdp);
+  static OfferInfo outbound_offer_info();
+  void start_timers();
+  void watch_caller_rtp();
+  void log_roles();
   void fail_answer(int status, const std::string &code, const std::string &message);
   void on_media_connected();
   void on_peer_state(int ice_state, int peer_state);
@@ -96,6 +109,7 @@ class Call : public std::enable_shared_from_this<Call> {
   void allow_media_internal();
   static void on_remote_set(GstPromise *promise, gpointer data);
   static void on_answer_created(GstPromise *promise, gpointer data);
+  static void on_offer_created(GstPromise *promise, gpointer data);
   static void on_pad_added(GstElement *webrtc, GstPad *pad, gpointer user_data);
   static void on_gathering_state(GstElement *webrtc, GParamSpec *, gpointer user_data);
   static void on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_data);

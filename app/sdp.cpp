@@ -788,6 +788,33 @@ std::string finalize_answer(const std::string &answer, const AnswerFixups &fixup
   return serialize(d);
 }
 
+std::string finalize_offer(const std::string &offer, const std::string &public_ip, int telephone_event_pt) {
+  AnswerFixups fixups;
+  fixups.public_ip = public_ip;
+  fixups.telephone_event_pt = telephone_event_pt;
+  Description d = parse_description(finalize_answer(offer, fixups));
+  auto fix = [](std::vector<std::string> *lines) {
+    for (auto it = lines->begin(); it != lines->end();) {
+      // We never trickle: every candidate is in this offer.
+      if (attr_name(*it) == "ice-options") {
+        it = lines->erase(it);
+        continue;
+      }
+      // Meta's own offers say opus/48000/2 (RFC 7587); webrtcbin writes OPUS/48000.
+      if (attr_name(*it) == "rtpmap") {
+        std::string lower = *it;
+        for (char &c : lower) c = (char)g_ascii_tolower(c);
+        size_t at = lower.find(" opus/48000");
+        if (at != std::string::npos) *it = it->substr(0, at) + " opus/48000/2";
+      }
+      ++it;
+    }
+  };
+  fix(&d.session);
+  for (auto &m : d.media) fix(&m);
+  return serialize(d);
+}
+
 std::string audio_direction(const std::string &sdp) {
   Description d = parse_description(sdp);
   int audio = first_audio_section(d);

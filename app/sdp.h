@@ -45,6 +45,11 @@ struct AnswerFixups {
 // Applies the fix-ups; the result uses CRLF line ends and ends with CRLF.
 std::string finalize_answer(const std::string &answer, const AnswerFixups &fixups);
 
+// Our own offer (outbound calls), as WhatsApp expects it: finalize_answer's fix-ups (telephone-event,
+// public IP, default candidate, end-of-candidates, sha-256 only), the Opus rtpmap written as
+// "opus/48000/2" (webrtcbin writes "OPUS/48000"), and no a=ice-options:trickle (we never trickle).
+std::string finalize_offer(const std::string &offer, const std::string &public_ip, int telephone_event_pt);
+
 // Direction of the first audio m-line of a description ("sendrecv", "recvonly", … or "" if none).
 std::string audio_direction(const std::string &sdp);
 // Number of a=candidate lines.
