@@ -61,6 +61,7 @@ void CallManager::create_inbound(CallOptions options, const std::string &offer_s
                                      [this](Call &c) { on_call_ended(c); });
   live_[call->id()] = call;
   Metrics::get().set_calls_active(active_count());
+  for (auto &setup : setups_) setup(call);
   std::weak_ptr<Call> weak = call;
   call->start_inbound(offer_sdp, offer, [weak, done](bool ok, int status, const std::string &answer_or_code,
                                                       const std::string &message) {
@@ -87,6 +88,7 @@ void CallManager::create_outbound(CallOptions options, AnswerDone done) {
                                      [this](Call &c) { on_call_ended(c); });
   live_[call->id()] = call;
   Metrics::get().set_calls_active(active_count());
+  for (auto &setup : setups_) setup(call);
   std::weak_ptr<Call> weak = call;
   call->start_outbound([weak, done](bool ok, int status, const std::string &offer_or_code, const std::string &message) {
     auto c = weak.lock();

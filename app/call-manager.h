@@ -36,6 +36,8 @@ class CallManager {
   // Gives a live call its final id (WhatsApp names a business-initiated call only when the Graph API
   // returns). Returns false if the new id is taken.
   bool rekey(const std::string &old_id, const std::string &new_id);
+  // Called for every new call before it starts, to attach its extensions (tools, transcripts).
+  void add_call_setup(std::function<void(const std::shared_ptr<Call> &)> setup) { setups_.push_back(std::move(setup)); }
   // Called for every call that ends, after the call's own bookkeeping (WhatsApp sends `terminate`).
   void set_ended_observer(std::function<void(Call &)> observer) { ended_observer_ = std::move(observer); }
 
@@ -61,6 +63,7 @@ class CallManager {
   bool draining_ = false;
   std::function<void()> drained_;
   std::function<void(Call &)> ended_observer_;
+  std::vector<std::function<void(const std::shared_ptr<Call> &)>> setups_;
 };
 
 // A call id chosen by a client: 1–128 characters of [A-Za-z0-9._:=+/-] (WhatsApp ids are base64).

@@ -166,6 +166,7 @@ bool Call::build_pipeline(const OfferInfo &offer, std::string *error) {
                "voice", voice.c_str(), "instructions", instructions.c_str(), "transcription-model",
                config_.transcription_model.c_str(), "greeting", greeting.c_str(), nullptr);
   if (!config_.api_key.empty()) g_object_set(d.rt_src, "api-key", config_.api_key.c_str(), nullptr);
+  if (!options_.tools_json.empty()) g_object_set(d.rt_src, "tools", options_.tools_json.c_str(), nullptr);
   gst_util_set_object_arg(G_OBJECT(d.rt_src), "noise-reduction", "near-field");
 
   // Opus as the offer asks: its audio bandwidth, its bitrate, in-band FEC, 20 ms frames; tuned for
@@ -719,6 +720,7 @@ void Call::on_dtmf(char digit) {
   std::string note = "(The caller pressed the key " + d + " on the phone keypad.)";
   g_signal_emit_by_name(impl_->rt_src, "add-text-item", "user", note.c_str(), &ok);
   Metrics::get().counter_add("voicebridge_dtmf_digits_total", {}, 1);
+  for (auto ext : extensions_) ext->on_dtmf(*this, digit);
 }
 
 void Call::on_connection_state(GstElement *webrtc, GParamSpec *, gpointer user_data) {
@@ -911,6 +913,7 @@ void Call::handle_realtime_message(const GstStructure *s) {
               str("message"), {{"code", code}, {"fatal", (bool)fatal}});
     if (fatal) end("realtime_error");
   } else if (!strcmp(name, "playback-started")) {
+    agent_speaking_ = true;
     if (!impl_->first_audio_seen && media_connected_us_) {
       impl_->first_audio_seen = true;
       double s_after = (g_get_monotonic_time() - media_connected_us_) / 1e6;
@@ -922,14 +925,50 @@ void Call::handle_realtime_message(const GstStructure *s) {
     log_event(LogLevel::Warning, "RT_RECONNECTING", id(), str("reason"));
   } else if (!strcmp(name, "reconnected")) {
     log_event(LogLevel::Info, "RT_RECONNECTED", id(), "Realtime session reopened and history replayed");
+  } else if (!strcmp(name, "playback-stopped")) {
+    agent_speaking_ = false;
+    for (auto ext : extensions_) ext->on_playback_stopped(*this);
   } else if (!strcmp(name, "function-call")) {
-    // No tools are configured by the plain call API; answer so that the model is never left waiting.
-    gboolean ok = FALSE;
-    std::string output = "{\"error\":\"unknown tool '" + str("name") + "'\"}";
-    g_signal_emit_by_name(impl_->rt_src, "function-call-output", str("call-id").c_str(), output.c_str(), &ok);
+    std::string tool = str("name"), call_id = str("call-id"), arguments = str("arguments");
+    log_event(LogLevel::Info, "RT_FUNCTION_CALL", id(), "the model called a tool", {{"tool", tool}, {"tool_call_id", call_id}});
+    bool handled = false;
+    for (auto ext : extensions_) handled = handled || ext->on_function_call(*this, tool, call_id, arguments);
+    // Never leave the model waiting for an output.
+    if (!handled) send_function_output(call_id, "{\"error\":\"unknown tool '" + tool + "'\"}");
   } else if (!strcmp(name, "transcript")) {
-    log_event(LogLevel::Debug, "RT_TRANSCRIPT", id(), str("text"), {{"role", str("role")}});
+    gboolean interrupted = FALSE;
+    gst_structure_get_boolean(s, "interrupted", &interrupted);
+    std::string role = str("role"), text = str("text");
+    log_event(LogLevel::Debug, "RT_TRANSCRIPT", id(), text, {{"role", role}});
+    for (auto ext : extensions_) ext->on_transcript(*this, role, text, interrupted);
+  } else if (!strcmp(name, "response-done")) {
+    for (auto ext : extensions_) ext->on_response_done(*this, s);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model, for extensions
+
+void Call::send_function_output(const std::string &call_id, const std::string &output) {
+  if (!impl_->rt_src) return;
+  gboolean ok = FALSE;
+  g_signal_emit_by_name(impl_->rt_src, "function-call-output", call_id.c_str(), output.c_str(), &ok);
+}
+
+void Call::add_text_item(const std::string &role, const std::string &text) {
+  if (!impl_->rt_src) return;
+  gboolean ok = FALSE;
+  g_signal_emit_by_name(impl_->rt_src, "add-text-item", role.c_str(), text.c_str(), &ok);
+}
+
+void Call::request_response(const std::string &instructions) {
+  if (!impl_->rt_src) return;
+  gboolean ok = FALSE;
+  g_signal_emit_by_name(impl_->rt_src, "request-response", instructions.c_str(), &ok);
+}
+
+double Call::media_connected_s() const {
+  return media_connected_us_ ? (g_get_monotonic_time() - media_connected_us_) / 1e6 : 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -957,6 +996,7 @@ void Call::end(const std::string &reason) {
              {"audio_to_model_ms", stats_.audio_to_model_ms},
              {"audio_to_caller_ms", stats_.audio_to_caller_ms},
              {"barge_ins", stats_.barge_ins}});
+  for (auto ext : extensions_) ext->on_ended(*this);
   if (on_ended_) on_ended_(*this);
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <gst/gst.h>
 #include <json-glib/json-glib.h>
@@ -29,6 +30,9 @@ struct CallOptions {
   std::string model;          // empty: the service default
   std::string greeting;       // empty: the service default (may be empty too)
   std::string metadata_json;  // opaque JSON object echoed in CALL
+  std::string tools_json;     // JSON array of function tools for the model (empty: none)
+  std::string caller;         // the caller's number or id, when known (WhatsApp)
+  std::string caller_name;    // the caller's profile name, when known
   // Hold the caller's audio until allow_media() (WhatsApp: only after `accept` succeeded).
   bool hold_media = false;
 };
@@ -44,6 +48,28 @@ struct CallStats {
   unsigned long long input_tokens = 0;
   unsigned long long output_tokens = 0;
   unsigned long long underruns = 0;
+};
+
+class Call;
+
+// A per-call extension (tools, transcripts): Call forwards the Realtime session's events to it, on
+// the main context. Several may be attached; each sees every event.
+class CallExtension {
+ public:
+  virtual ~CallExtension() = default;
+  // role: "caller" or "agent"; an agent turn cut short by a barge-in has interrupted=true.
+  virtual void on_transcript(Call &, const std::string &role, const std::string &text, bool interrupted) {}
+  // The usage of one model response (tokens), as in the openairealtime-response-done message.
+  virtual void on_response_done(Call &, const GstStructure *message) {}
+  // A function call of the model. Return true when handled: the extension then answers with
+  // Call::send_function_output (or ends the call). Unhandled calls get an error output.
+  virtual bool on_function_call(Call &, const std::string &name, const std::string &call_id,
+                                const std::string &arguments) { return false; }
+  // The model's audio queued for the caller has all been played and no reply is being generated.
+  virtual void on_playback_stopped(Call &) {}
+  virtual void on_dtmf(Call &, char digit) {}
+  // The call has ended (end_reason set); its pipeline is gone.
+  virtual void on_ended(Call &) {}
 };
 
 class Call : public std::enable_shared_from_this<Call> {
@@ -67,6 +93,15 @@ class Call : public std::enable_shared_from_this<Call> {
   void end(const std::string &reason);
   // Lets the model's audio flow to the caller (see CallOptions::hold_media).
   void allow_media();
+
+  // Extensions and the model, for them (main context).
+  void add_extension(std::shared_ptr<CallExtension> extension) { extensions_.push_back(std::move(extension)); }
+  void send_function_output(const std::string &call_id, const std::string &output);
+  void add_text_item(const std::string &role, const std::string &text);
+  void request_response(const std::string &instructions);
+  // True while model audio is queued for or being played to the caller, or a reply is in progress.
+  bool agent_speaking() const { return agent_speaking_; }
+  double media_connected_s() const;  // seconds since media connected (0 before)
 
   const std::string &id() const { return options_.call_id; }
   // Renames the call (CallManager::rekey). The pipeline keeps its first name.
@@ -130,6 +165,8 @@ class Call : public std::enable_shared_from_this<Call> {
   AnswerCallback answer_done_;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> ending_{false};
+  std::vector<std::shared_ptr<CallExtension>> extensions_;
+  bool agent_speaking_ = false;
 };
 
 }  // namespace vb

@@ -194,6 +194,7 @@ void Session::wake_hub() {
 
 size_t Session::pull_output(uint8_t *dst, size_t len) {
   size_t got = 0;
+  bool stopped = false;
   std::string started_response, started_item;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -215,6 +216,13 @@ size_t Session::pull_output(uint8_t *dst, size_t len) {
     }
     playout_bytes_ -= got;
     stats_.output_bytes_played += got;
+    // The end of a stretch of model audio: the queue ran dry and no reply is being generated.
+    if (got > 0) {
+      playing_ = true;
+    } else if (playing_ && !response_active_) {
+      playing_ = false;
+      stopped = true;
+    }
     // An underrun: the model is still producing this response, playback of it has begun, and the
     // queue ran dry, so the caller hears a gap.
     if (got < len && response_active_ && !interrupted_responses_.count(active_response_) &&
@@ -222,6 +230,8 @@ size_t Session::pull_output(uint8_t *dst, size_t len) {
       stats_.underruns++;
   }
   if (got < len) memset(dst + got, 0, len - got);
+  if (stopped)
+    post(gst_structure_new("openairealtime-playback-stopped", "session", G_TYPE_STRING, name_.c_str(), nullptr));
   if (!started_response.empty())
     post(gst_structure_new("openairealtime-playback-started", "session", G_TYPE_STRING, name_.c_str(),
                            "response-id", G_TYPE_STRING, started_response.c_str(), "item-id",

@@ -176,6 +176,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string audible_response_;
   std::set<std::string> interrupted_responses_;
   std::set<std::string> playback_started_;  // responses whose first audio was played
+  bool playing_ = false;                 // the last buffer pulled carried model audio
   std::string active_response_;          // between response.created and response.done
   bool response_active_ = false;
   SessionStats stats_;
