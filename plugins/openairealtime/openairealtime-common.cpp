@@ -169,7 +169,7 @@ void common_class_init(GObjectClass *klass, guint first) {
   // Write-only, so that gst-launch -v and property dumps never print the key.
   install(PROP_API_KEY,
           g_param_spec_string("api-key", "API key",
-                              "Key for the Realtime API (write-only; empty: no Authorization header is sent)", nullptr,
+                              "Key for the Realtime API (write-only). When empty, OPENAI_API_KEY from the environment is used for api.openai.com; other URLs get no key", nullptr,
                               (GParamFlags)(G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   install(PROP_MODEL, g_param_spec_string("model", "Model",
                                           "Model name, sent as ?model= (Azure: the deployment name; empty: not sent)",

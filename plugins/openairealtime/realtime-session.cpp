@@ -19,6 +19,8 @@ constexpr size_t kMaxAppendBytes = 100 * kBytesPerMs;
 // Caller audio kept while the session is not ready (connecting, reconnecting): the latest 10 s.
 constexpr size_t kMaxPendingInputBytes = 10000 * kBytesPerMs;
 constexpr guint64 kMaxIncomingFrame = 64 * 1024 * 1024;  // the API has sent 3.5 MB events; allow 64 MiB
+// A session with only a sink (no src yet) connects on its first audio, or after this long.
+constexpr guint kSinkOnlyConnectGraceMs = 500;
 
 std::mutex g_registry_mutex;
 std::map<std::string, std::shared_ptr<Session>> &registry() {
@@ -119,6 +121,7 @@ void Session::release(const std::shared_ptr<Session> &session) {
 void Session::attach(GstElement *element, const SessionSettings &settings, bool prefer_for_messages) {
   bool first = false;
   bool resend_update = false;
+  bool reconnect = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     first = elements_.empty() && !ever_attached_;
@@ -126,6 +129,11 @@ void Session::attach(GstElement *element, const SessionSettings &settings, bool 
       settings_ = settings;
     } else {
       settings_.merge_explicit(settings);
+      // gst-launch starts sinks before sources: when the second element brings the connection
+      // settings (url, key, model, shape), the first attempt used the wrong ones. Start over.
+      reconnect = (settings.explicit_mask & (SessionSettings::kUrl | SessionSettings::kApiKey |
+                                             SessionSettings::kModel | SessionSettings::kShape |
+                                             SessionSettings::kAuth)) != 0;
       // A second element configuring the conversation after it started: apply with a new update.
       resend_update = ready_ && (settings.explicit_mask & ~(SessionSettings::kUrl | SessionSettings::kApiKey |
                                                              SessionSettings::kModel | SessionSettings::kShape |
@@ -136,8 +144,16 @@ void Session::attach(GstElement *element, const SessionSettings &settings, bool 
     if (prefer_for_messages || !message_element_) message_element_ = element;
   }
   auto self = shared_from_this();
-  if (first) {
+  if (prefer_for_messages && !connect_requested_.exchange(true)) {
+    // The src opens the connection: gst-launch starts sinks first, and the src may still bring the
+    // connection settings. A session with a sink only connects on its first audio or after a grace.
     Hub::get().post([self] { self->connect(); });
+  } else if (first) {
+    Hub::get().add_timer(kSinkOnlyConnectGraceMs, [self] {
+      if (!self->connect_requested_.exchange(true)) self->connect();
+    });
+  } else if (reconnect) {
+    Hub::get().post([self] { self->restart_connection(); });
   } else if (resend_update) {
     Hub::get().post([self] {
       SessionSettings s;
@@ -176,6 +192,10 @@ void Session::push_input(const uint8_t *pcm, size_t len) {
     }
   }
   if (wake) wake_hub();
+  if (!connect_requested_.load(std::memory_order_relaxed) && !connect_requested_.exchange(true)) {
+    auto self = shared_from_this();
+    Hub::get().post([self] { self->connect(); });
+  }
 }
 
 void Session::finish_input() {
@@ -353,6 +373,11 @@ void Session::connect() {
     return;
   }
   SoupMessageHeaders *headers = soup_message_get_request_headers(msg);
+  // Without an api-key property, OpenAI's own endpoint takes the key from OPENAI_API_KEY, so that
+  // it need not sit in a gst-launch command line (visible in ps). Never sent to other hosts.
+  if (s.api_key.empty() && g_strcmp0(g_uri_get_host(soup_message_get_uri(msg)), "api.openai.com") == 0 &&
+      g_getenv("OPENAI_API_KEY"))
+    s.api_key = g_getenv("OPENAI_API_KEY");
   if (!s.api_key.empty()) {
     if (s.auth == AuthStyle::ApiKeyHeader)
       soup_message_headers_append(headers, "api-key", s.api_key.c_str());
@@ -374,6 +399,24 @@ void Session::connect() {
                                        new std::shared_ptr<Session>(shared_from_this()));
 }
 
+void Session::restart_connection() {
+  if (ever_ready_ || shutting_down_ || !connect_requested_) return;  // a live conversation keeps its connection
+  GST_DEBUG("session '%s': connection settings changed before ready: reconnecting now", name_.c_str());
+  fatal_ = false;
+  reconnect_attempt_ = 0;
+  Hub::get().cancel_timer(reconnect_timer_);
+  reconnect_timer_ = 0;
+  if (connecting_) {
+    // on_connected() sees the cancellation and connects again.
+    restart_pending_ = true;
+    g_cancellable_cancel(connect_cancellable_);
+    return;
+  }
+  drop_socket();
+  reset_socket_state();
+  connect();
+}
+
 void Session::on_connected(GObject *source, GAsyncResult *result, gpointer user_data) {
   auto *holder = static_cast<std::shared_ptr<Session> *>(user_data);
   std::shared_ptr<Session> self = *holder;
@@ -390,6 +433,11 @@ void Session::on_connected(GObject *source, GAsyncResult *result, gpointer user_
     bool cancelled = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
     std::string why = error ? error->message : "unknown error";
     g_clear_error(&error);
+    if (cancelled && self->restart_pending_ && !self->shutting_down_) {
+      self->restart_pending_ = false;
+      self->connect();
+      return;
+    }
     if (cancelled || self->shutting_down_) return;
     if (status == SOUP_STATUS_UNAUTHORIZED || status == SOUP_STATUS_FORBIDDEN) {
       // Reconnecting with the same key cannot succeed.

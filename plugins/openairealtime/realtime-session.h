@@ -8,6 +8,7 @@
 // both only take the session mutex. Everything that touches the socket runs on the hub thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -84,8 +85,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   const std::string &name() const { return name_; }
 
-  // Element lifecycle. attach() merges the element's settings; the first attach opens the
-  // connection (asynchronously, on the hub). Messages are posted through an attached element.
+  // Element lifecycle. attach() merges the element's settings. The src's attach opens the
+  // connection (asynchronously, on the hub); a sink alone opens it on its first audio or after a
+  // short grace. Messages are posted through an attached element, the src when there is one.
   void attach(GstElement *element, const SessionSettings &settings, bool prefer_for_messages);
   void detach(GstElement *element);
 
@@ -128,6 +130,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // All below run on the hub thread.
   void connect();
+  void restart_connection();
   static void on_connected(GObject *source, GAsyncResult *result, gpointer user_data);
   static void on_message(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data);
   static void on_closed(SoupWebsocketConnection *ws, gpointer user_data);
@@ -156,6 +159,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::string name_;
   int users_ = 0;  // guarded by the registry mutex
+  std::atomic<bool> connect_requested_{false};
 
   mutable std::mutex mutex_;
   // --- guarded by mutex_ ---
@@ -188,6 +192,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string overflow_item_;            // playout queue overflow: truncate this item…
   int64_t overflow_ms_ = 0;              // …at this many ms
   bool connecting_ = false;
+  bool restart_pending_ = false;
   bool shutting_down_ = false;
   bool fatal_ = false;
   bool ever_ready_ = false;

@@ -109,8 +109,16 @@ BusLog::~BusLog() {
   gst_object_unref(bus_);
 }
 
+// A sync handler that returns GST_BUS_DROP owns the message and must unref it (GstBusSyncHandler
+// contract); otherwise every dropped message keeps its source (the pipeline, elements) alive.
 GstBusSyncReply BusLog::on_sync(GstBus *, GstMessage *msg, gpointer data) {
-  auto *self = static_cast<BusLog *>(data);
+  static_cast<BusLog *>(data)->record(msg);
+  gst_message_unref(msg);
+  return GST_BUS_DROP;
+}
+
+void BusLog::record(GstMessage *msg) {
+  BusLog *self = this;
   std::function<void(GstMessage *)> hook;
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
@@ -126,7 +134,7 @@ GstBusSyncReply BusLog::on_sync(GstBus *, GstMessage *msg, gpointer data) {
     case GST_MESSAGE_ELEMENT:
     case GST_MESSAGE_APPLICATION: {
       const GstStructure *s = gst_message_get_structure(msg);
-      if (!s) return GST_BUS_DROP;
+      if (!s) return;
       r.name = gst_structure_get_name(s);
       r.structure = gst_structure_copy(s);
       break;
@@ -149,14 +157,13 @@ GstBusSyncReply BusLog::on_sync(GstBus *, GstMessage *msg, gpointer data) {
       r.name = "eos";
       break;
     default:
-      return GST_BUS_DROP;
+      return;
   }
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
     self->records_.push_back(r);
   }
   self->cond_.notify_all();
-  return GST_BUS_DROP;
 }
 
 std::vector<BusRecord> BusLog::all() const {

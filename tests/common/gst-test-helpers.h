@@ -90,6 +90,7 @@ class BusLog {
 
  private:
   static GstBusSyncReply on_sync(GstBus *bus, GstMessage *msg, gpointer self);
+  void record(GstMessage *msg);
   GstElement *pipeline_;  // not reffed: the log lives within the pipeline's lifetime
   GstBus *bus_;
   mutable std::mutex mutex_;

@@ -132,7 +132,12 @@ GST_START_TEST(test_collector_and_bus)
   fail_unless_equals_int(bufs.size(), 25);
   for (size_t i = 1; i < bufs.size(); i++) fail_unless_equals_uint64(bufs[i].pts, bufs[i - 1].pts + 20 * GST_MSECOND);
   gst_element_set_state(p, GST_STATE_NULL);
+  // The log and the collector must not keep the pipeline alive (a sync handler that drops messages
+  // without unreffing them would: each message refs its source).
+  bool finalized = false;
+  g_object_weak_ref(G_OBJECT(p), [](gpointer flag, GObject *) { *static_cast<bool *>(flag) = true; }, &finalized);
   gst_object_unref(p);
+  fail_unless(finalized, "the pipeline outlived its last reference");
 }
 GST_END_TEST;
 

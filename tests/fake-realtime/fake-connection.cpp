@@ -94,7 +94,10 @@ void Connection::close(gushort code, const std::string &reason) {
   phase_ = Phase::Closing;
   stop_response_timer();
   response_.reset();
-  soup_websocket_connection_close(ws_, code, reason.c_str());
+  // The client may have closed first; then libsoup has sent its close frame already and "closed"
+  // follows on its own.
+  if (soup_websocket_connection_get_state(ws_) == SOUP_WEBSOCKET_STATE_OPEN)
+    soup_websocket_connection_close(ws_, code, reason.c_str());
 }
 
 void Connection::drop() {
