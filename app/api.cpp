@@ -2,6 +2,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "call-config-hook.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -41,6 +42,32 @@ std::string call_json(const Call &call) {
   std::string out = to_json_text(b);
   g_object_unref(b);
   return out;
+}
+
+// The reply to a call creation: 201 {"call_id","sdp"}, or the seed bridge's 200 shape.
+void reply_created(HttpRequest::Deferred &reply, bool legacy, const std::shared_ptr<Call> &call, const ApiError *error,
+                   const std::string &answer) {
+  if (error) {
+    reply.reply_error(error->status, error->code, error->message);
+    return;
+  }
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  if (legacy) {
+    json_builder_set_member_name(b, "success");
+    json_builder_add_boolean_value(b, TRUE);
+    json_builder_set_member_name(b, "callId");
+    json_builder_add_string_value(b, call->id().c_str());
+    json_builder_set_member_name(b, "sdpAnswer");
+  } else {
+    json_builder_set_member_name(b, "call_id");
+    json_builder_add_string_value(b, call->id().c_str());
+    json_builder_set_member_name(b, "sdp");
+  }
+  json_builder_add_string_value(b, answer.c_str());
+  json_builder_end_object(b);
+  reply.reply_json(legacy ? 200 : 201, to_json_text(b));
+  g_object_unref(b);
 }
 
 }  // namespace
@@ -83,7 +110,8 @@ void Api::handle(HttpRequest &request) {
     request.reply(200, "text/plain; version=0.0.4; charset=utf-8", Metrics::get().render());
     return;
   }
-  if (extra_ && extra_(request)) return;
+  for (auto &route : extra_)
+    if (route(request)) return;
 
   bool v1 = path.rfind("/v1/", 0) == 0;
   bool legacy = path == "/bridge/start" || path == "/bridge/stop";
@@ -205,30 +233,14 @@ void Api::create_call(HttpRequest &request, bool legacy) {
   }
   options.direction = Direction::Inbound;
   auto reply = request.defer();
-  calls_.create_inbound(std::move(options), sdp,
-                        [reply, legacy](const std::shared_ptr<Call> &call, const ApiError *error, const std::string &answer) {
-                          if (error) {
-                            reply->reply_error(error->status, error->code, error->message);
-                            return;
-                          }
-                          JsonBuilder *b = json_builder_new();
-                          json_builder_begin_object(b);
-                          if (legacy) {
-                            json_builder_set_member_name(b, "success");
-                            json_builder_add_boolean_value(b, TRUE);
-                            json_builder_set_member_name(b, "callId");
-                            json_builder_add_string_value(b, call->id().c_str());
-                            json_builder_set_member_name(b, "sdpAnswer");
-                          } else {
-                            json_builder_set_member_name(b, "call_id");
-                            json_builder_add_string_value(b, call->id().c_str());
-                            json_builder_set_member_name(b, "sdp");
-                          }
-                          json_builder_add_string_value(b, answer.c_str());
-                          json_builder_end_object(b);
-                          reply->reply_json(legacy ? 200 : 201, to_json_text(b));
-                          g_object_unref(b);
-                        });
+  // The per-call configuration hook (--call-config-url) may set the instructions, voice, greeting,
+  // tools and metadata; configure_call also gives every call its tools (end_call + the operator's).
+  CallManager &calls = calls_;
+  configure_call(config_, std::move(options), [&calls, reply, legacy, sdp](CallOptions configured) {
+    calls.create_inbound(std::move(configured), sdp,
+                         [reply, legacy](const std::shared_ptr<Call> &call, const ApiError *error,
+                                         const std::string &answer) { reply_created(*reply, legacy, call, error, answer); });
+  });
 }
 
 void Api::stop_legacy(HttpRequest &request) {

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "call-manager.h"
 #include "config.h"
@@ -19,7 +20,7 @@ class Api {
 
   // Routes added by other modules (WhatsApp): returns true when it handled the request.
   using ExtraRoute = std::function<bool(HttpRequest &request)>;
-  void add_route(ExtraRoute route) { extra_ = std::move(route); }
+  void add_route(ExtraRoute route) { extra_.push_back(std::move(route)); }
 
  private:
   bool authorized(HttpRequest &request) const;
@@ -29,7 +30,7 @@ class Api {
 
   const Config &config_;
   CallManager &calls_;
-  ExtraRoute extra_;
+  std::vector<ExtraRoute> extra_;
 };
 
 }  // namespace vb

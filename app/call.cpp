@@ -71,6 +71,9 @@ struct Call::Impl {
   int dtmf_pt = -1;
   bool answered = false;
   bool media_allowed = true;
+  // The caller's audio reaches the model only once media is allowed too: before WhatsApp's accept,
+  // a caller's early words would barge in on the queued greeting.
+  std::atomic<bool> caller_audio_open{true};
   bool sending = false;         // the src runs (linked and allowed)
   bool first_audio_seen = false;
   bool ice_controlling = false;
@@ -96,6 +99,7 @@ Call::Call(const Config &config, CallOptions options, std::string realtime_url, 
   created_real_us_ = g_get_real_time();
   impl_->session_name = "call-" + options_.call_id;
   impl_->media_allowed = !options_.hold_media;
+  impl_->caller_audio_open = !options_.hold_media;
   impl_->rtp_last_change_us = created_us_;
 }
 
@@ -394,6 +398,7 @@ void Call::on_gathering_state(GstElement *webrtc, GParamSpec *, gpointer user_da
   if (!self) return;
   // 1.22 merges every gathered candidate into the local description before reporting COMPLETE.
   self->on_main([](Call &c) {
+    if (c.ending_ || !c.impl_->webrtc) return;  // ended while gathering
     GstWebRTCSessionDescription *local = nullptr;
     g_object_get(c.impl_->webrtc, "local-description", &local, nullptr);
     if (!local) return;
@@ -458,6 +463,8 @@ void Call::watch_caller_rtp() {
 }
 
 void Call::fail_answer(int status, const std::string &code, const std::string &message) {
+  // webrtcbin reports its own shutdown as a negotiation error: not a failure of the offer.
+  if (ending_) return;
   log_event(LogLevel::Error, "CALL_SETUP_FAILED", id(), message, {{"code", code}});
   if (answer_done_) {
     auto done = std::move(answer_done_);
@@ -655,6 +662,14 @@ void Call::on_pad_added(GstElement *, GstPad *pad, gpointer user_data) {
   gst_bin_add_many(GST_BIN(d.pipeline), depay, decoder, convert, resample, format, sink, nullptr);
   gst_element_link_many(depay, decoder, convert, resample, format, sink, nullptr);
   for (GstElement *e : {sink, format, resample, convert, decoder, depay}) gst_element_sync_state_with_parent(e);
+  GstPad *format_src = gst_element_get_static_pad(format, "src");
+  gst_pad_add_probe(format_src, GST_PAD_PROBE_TYPE_BUFFER,
+                    [](GstPad *, GstPadProbeInfo *, gpointer data) {
+                      auto *open = static_cast<std::atomic<bool> *>(data);
+                      return open->load(std::memory_order_relaxed) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+                    },
+                    &d.caller_audio_open, nullptr);
+  gst_object_unref(format_src);
   GstPad *depay_sink = gst_element_get_static_pad(depay, "sink");
   if (gst_pad_link(pad, depay_sink) != GST_PAD_LINK_OK)
     log_event(LogLevel::Error, "CALL_LINK_FAILED", self->id(), "could not link the caller's audio");
@@ -663,6 +678,7 @@ void Call::on_pad_added(GstElement *, GstPad *pad, gpointer user_data) {
 
 void Call::allow_media() {
   impl_->media_allowed = true;
+  impl_->caller_audio_open = true;
   // The no-media timeout counts from here: a callee's phone that is still ringing sends nothing.
   impl_->rtp_last_change_us = g_get_monotonic_time();
   allow_media_internal();
@@ -967,6 +983,21 @@ void Call::request_response(const std::string &instructions) {
   g_signal_emit_by_name(impl_->rt_src, "request-response", instructions.c_str(), &ok);
 }
 
+bool Call::agent_speaking() const {
+  if (agent_speaking_) return true;
+  // Audio may be queued without playing yet (media held until WhatsApp's accept, or not linked).
+  if (!impl_->rt_src) return false;
+  GstStructure *s = nullptr;
+  g_object_get(impl_->rt_src, "stats", &s, nullptr);
+  if (!s) return false;
+  guint64 received = 0, played = 0, dropped = 0;
+  gst_structure_get_uint64(s, "output-ms-received", &received);
+  gst_structure_get_uint64(s, "output-ms-played", &played);
+  gst_structure_get_uint64(s, "output-ms-dropped", &dropped);
+  gst_structure_free(s);
+  return received > played + dropped;
+}
+
 double Call::media_connected_s() const {
   return media_connected_us_ ? (g_get_monotonic_time() - media_connected_us_) / 1e6 : 0;
 }
@@ -982,7 +1013,9 @@ void Call::end(const std::string &reason) {
   if (answer_done_) {
     auto done = std::move(answer_done_);
     answer_done_ = nullptr;
-    done(false, 503, "call_ended", "the call ended before it was answered (" + reason + ")");
+    // A Realtime failure is an upstream one (502); anything else ended the call from our side.
+    done(false, reason == "realtime_error" ? 502 : 500, "call_ended",
+         "the call ended before it was answered (" + reason + ")");
   }
   read_session_stats();
   teardown();

@@ -100,7 +100,7 @@ class Call : public std::enable_shared_from_this<Call> {
   void add_text_item(const std::string &role, const std::string &text);
   void request_response(const std::string &instructions);
   // True while model audio is queued for or being played to the caller, or a reply is in progress.
-  bool agent_speaking() const { return agent_speaking_; }
+  bool agent_speaking() const;
   double media_connected_s() const;  // seconds since media connected (0 before)
 
   const std::string &id() const { return options_.call_id; }

@@ -6,7 +6,10 @@
 #include <gio/gio.h>
 #include <glib.h>
 
+#include <unistd.h>
+
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -486,6 +489,98 @@ bool parse_drain_timeout(Config *c, const std::string &v, const ParseContext &, 
   return parse_int_into(&c->drain_timeout_s, v, 0, 3600, reason);
 }
 
+// An optional http(s) URL of the operator's own service (the hooks below); empty: unset.
+bool parse_hook_url(std::string *field, const std::string &raw, std::string *reason) {
+  std::string v = trimmed(raw);
+  if (!v.empty() && !check_url(v, {"http", "https"}, reason)) return false;
+  *field = v;
+  return true;
+}
+
+bool parse_call_config_url(Config *c, const std::string &v, const ParseContext &, std::string *reason) {
+  return parse_hook_url(&c->call_config_url, v, reason);
+}
+
+bool parse_call_config_timeout(Config *c, const std::string &v, const ParseContext &, std::string *reason) {
+  // The hook delays the answer to the caller: WhatsApp and browsers give up after a few seconds.
+  return parse_int_into(&c->call_config_timeout_ms, v, 50, 10000, reason);
+}
+
+bool parse_tool_webhook_url(Config *c, const std::string &v, const ParseContext &, std::string *reason) {
+  return parse_hook_url(&c->tool_webhook_url, v, reason);
+}
+
+bool parse_tool_timeout(Config *c, const std::string &v, const ParseContext &, std::string *reason) {
+  return parse_int_into(&c->tool_timeout_ms, v, 100, 120000, reason);
+}
+
+bool parse_transcript_dir(Config *c, const std::string &raw, const ParseContext &ctx, std::string *reason) {
+  std::string path = trimmed(raw);
+  if (path.empty()) {
+    c->transcript_dir.clear();
+    return true;
+  }
+  // Like @FILE, a relative path in a config file is anchored at the file's directory.
+  if (ctx.source == Source::File && !g_path_is_absolute(path.c_str()) && !ctx.config_dir.empty()) {
+    char *joined = g_build_filename(ctx.config_dir.c_str(), path.c_str(), nullptr);
+    path = joined;
+    g_free(joined);
+  }
+  // Checked now: a transcript that cannot be written is only noticed when the first call ends.
+  if (!g_file_test(path.c_str(), G_FILE_TEST_IS_DIR)) {
+    *reason = quoted(path) + " is not a directory";
+    return false;
+  }
+  if (access(path.c_str(), W_OK | X_OK) != 0) {
+    *reason = quoted(path) + " is not writable";
+    return false;
+  }
+  c->transcript_dir = path;
+  return true;
+}
+
+bool parse_transcript_url(Config *c, const std::string &v, const ParseContext &, std::string *reason) {
+  return parse_hook_url(&c->transcript_url, v, reason);
+}
+
+bool parse_price(double *field, const std::string &raw, std::string *reason) {
+  std::string v = trimmed(raw);
+  char *end = nullptr;
+  double d = v.empty() ? 0 : g_ascii_strtod(v.c_str(), &end);
+  if (v.empty() || !end || *end || !std::isfinite(d) || d < 0 || d > 1e6) {
+    *reason = quoted(raw) + " is not a price in USD per 1M tokens (a number from 0 to 1000000)";
+    return false;
+  }
+  *field = d;
+  return true;
+}
+
+bool parse_price_audio_in(Config *c, const std::string &v, const ParseContext &, std::string *reason) {
+  return parse_price(&c->price_audio_in, v, reason);
+}
+
+bool parse_price_audio_out(Config *c, const std::string &v, const ParseContext &, std::string *reason) {
+  return parse_price(&c->price_audio_out, v, reason);
+}
+
+bool parse_price_text_in(Config *c, const std::string &v, const ParseContext &, std::string *reason) {
+  return parse_price(&c->price_text_in, v, reason);
+}
+
+bool parse_price_text_out(Config *c, const std::string &v, const ParseContext &, std::string *reason) {
+  return parse_price(&c->price_text_out, v, reason);
+}
+
+bool parse_price_cached_in(Config *c, const std::string &v, const ParseContext &, std::string *reason) {
+  return parse_price(&c->price_cached_in, v, reason);
+}
+
+// "0.4", "32": the shortest form, for --help.
+std::string price_text(double v) {
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  return g_ascii_formatd(buf, sizeof buf, "%g", v);
+}
+
 bool parse_control_token(Config *c, const std::string &v, const ParseContext &, std::string *) {
   c->control_token = trimmed(v);
   return true;
@@ -562,6 +657,7 @@ const char *const kHttp = "HTTP API";
 const char *const kMedia = "Media and network";
 const char *const kModel = "Realtime model";
 const char *const kLimits = "Call limits";
+const char *const kAgent = "Agent: per-call configuration, tools, transcripts";
 const char *const kWhatsApp = "WhatsApp";
 const char *const kLogging = "Logging";
 
@@ -627,6 +723,38 @@ const OptionDef kOptions[] = {
     {"drain-timeout-s", "VOICEBRIDGE_DRAIN_TIMEOUT_S", kLimits, "S",
      [](const Config &d) { return std::to_string(d.drain_timeout_s); },
      "on SIGTERM, calls still up after this long are ended (0 to 3600)", parse_drain_timeout},
+
+    {"call-config-url", "VOICEBRIDGE_CALL_CONFIG_URL", kAgent, "URL", unset,
+     "POSTed before each call; its JSON reply may set the call's\ninstructions, voice, greeting, tools and metadata",
+     parse_call_config_url},
+    {"call-config-timeout-ms", "VOICEBRIDGE_CALL_CONFIG_TIMEOUT_MS", kAgent, "MS",
+     [](const Config &d) { return std::to_string(d.call_config_timeout_ms); },
+     "without a reply by then the call uses the defaults (50 to 10000)", parse_call_config_timeout},
+    {"tool-webhook-url", "VOICEBRIDGE_TOOL_WEBHOOK_URL", kAgent, "URL", unset,
+     "the model's function calls (except end_call) are POSTed here;\nthe reply is the function's output",
+     parse_tool_webhook_url},
+    {"tool-timeout-ms", "VOICEBRIDGE_TOOL_TIMEOUT_MS", kAgent, "MS",
+     [](const Config &d) { return std::to_string(d.tool_timeout_ms); },
+     "a tool without a reply by then returns an error (100 to 120000)", parse_tool_timeout},
+    {"transcript-dir", "VOICEBRIDGE_TRANSCRIPT_DIR", kAgent, "DIR", unset,
+     "write each call's transcript, usage and cost to DIR/<call_id>.json", parse_transcript_dir},
+    {"transcript-url", "VOICEBRIDGE_TRANSCRIPT_URL", kAgent, "URL", unset,
+     "POST each call's transcript JSON here when the call ends", parse_transcript_url},
+    {"price-audio-in", "VOICEBRIDGE_PRICE_AUDIO_IN", kAgent, "USD",
+     [](const Config &d) { return price_text(d.price_audio_in); },
+     "price of 1M audio input tokens, for the cost estimate", parse_price_audio_in},
+    {"price-audio-out", "VOICEBRIDGE_PRICE_AUDIO_OUT", kAgent, "USD",
+     [](const Config &d) { return price_text(d.price_audio_out); },
+     "price of 1M audio output tokens", parse_price_audio_out},
+    {"price-text-in", "VOICEBRIDGE_PRICE_TEXT_IN", kAgent, "USD",
+     [](const Config &d) { return price_text(d.price_text_in); },
+     "price of 1M text input tokens", parse_price_text_in},
+    {"price-text-out", "VOICEBRIDGE_PRICE_TEXT_OUT", kAgent, "USD",
+     [](const Config &d) { return price_text(d.price_text_out); },
+     "price of 1M text output tokens", parse_price_text_out},
+    {"price-cached-in", "VOICEBRIDGE_PRICE_CACHED_IN", kAgent, "USD",
+     [](const Config &d) { return price_text(d.price_cached_in); },
+     "price of 1M cached input tokens", parse_price_cached_in},
 
     {"whatsapp-token", "WHATSAPP_ACCESS_TOKEN", kWhatsApp, "TOKEN", unset,
      "Graph API bearer token (enables WhatsApp calling)", parse_wa_token},
@@ -694,7 +822,7 @@ std::string usage_text() {
       "Every option can also come from its environment variable [shown in brackets] or from a config\n"
       "file. The command line wins over the environment, which wins over the file; an empty\n"
       "variable counts as unset. Options take their value as --option VALUE or --option=VALUE.\n";
-  const char *groups[] = {kHttp, kMedia, kModel, kLimits, kWhatsApp, kLogging};
+  const char *groups[] = {kHttp, kMedia, kModel, kLimits, kAgent, kWhatsApp, kLogging};
   for (const char *group : groups) {
     out += std::string("\n") + group + ":\n";
     for (const auto &o : kOptions) {

@@ -41,6 +41,20 @@ struct Config {
   int max_call_s = 3600;                   // maximum call length
   int drain_timeout_s = 30;                // SIGTERM: calls still up after this are ended
 
+  // Agent: per-call configuration hook, tools, transcripts and their cost estimate
+  std::string call_config_url;             // POSTed before each call; empty: no hook
+  int call_config_timeout_ms = 1500;       // the hook's reply is awaited at most this long
+  std::string tool_webhook_url;            // function calls other than end_call go here; empty: none
+  int tool_timeout_ms = 8000;
+  std::string transcript_dir;              // one <call_id>.json per call; empty: no files
+  std::string transcript_url;              // the same JSON is POSTed here; empty: not sent
+  // USD per 1M tokens, for estimated_cost_usd (gpt-realtime list prices).
+  double price_audio_in = 32;
+  double price_audio_out = 64;
+  double price_text_in = 4;
+  double price_text_out = 16;
+  double price_cached_in = 0.4;
+
   // WhatsApp
   std::string whatsapp_token;
   std::string whatsapp_app_secret;

@@ -31,6 +31,9 @@ std::string error_json(const std::string &code, const std::string &message) {
 static void set_response(SoupServerMessage *msg, int status, const std::string &content_type,
                          const std::string &body) {
   soup_server_message_set_status(msg, status, nullptr);
+  // libsoup 3.2 leaves a server socket in CLOSE_WAIT when a keep-alive client goes away: one fd
+  // per connection, forever. Closing after each reply costs a TCP handshake per API request only.
+  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
   soup_server_message_set_response(msg, content_type.c_str(), SOUP_MEMORY_COPY, body.data(), body.size());
 }
 

@@ -9,6 +9,9 @@
 #include "local-agent.h"
 #include "log.h"
 #include "metrics.h"
+#include "tools.h"
+#include "transcript.h"
+#include "whatsapp.h"
 #include "openairealtimesink.h"
 #include "openairealtimesrc.h"
 
@@ -45,6 +48,7 @@ struct Service::Impl {
   std::unique_ptr<CallManager> calls;
   std::unique_ptr<Api> api;
   std::unique_ptr<HttpServer> server;
+  std::shared_ptr<WhatsApp> whatsapp;  // held weakly by the API route and the ended observer
   guint sigterm = 0, sigint = 0, drain_timer = 0;
   int signals_seen = 0;
 
@@ -112,8 +116,28 @@ int Service::run() {
   Metrics::get().declare("voicebridge_dtmf_digits_total", "counter", "DTMF key presses received from callers");
   d.loop = g_main_loop_new(nullptr, FALSE);
   d.calls = std::make_unique<CallManager>(d.config, realtime_url);
+  // The agent's tools (end_call, the tool webhook) and the transcript with its cost, on every call.
+  d.calls->add_call_setup([cfg = &d.config](const std::shared_ptr<Call> &call) {
+    call->add_extension(std::make_shared<ToolRouter>(*cfg));
+    call->add_extension(std::make_shared<TranscriptRecorder>(*cfg));
+  });
   d.api = std::make_unique<Api>(d.config, *d.calls);
   Api *api = d.api.get();
+  if (config.insecure_skip_signature)
+    log_event(LogLevel::Warning, "WA_INSECURE_SKIP_SIGNATURE", "",
+              "--insecure-skip-signature: WhatsApp webhooks are NOT authenticated; anyone who can reach "
+              "/whatsapp/webhook can start and end calls. For testing only.");
+  if (config.whatsapp_enabled()) {
+    d.whatsapp = std::make_shared<WhatsApp>(d.config, *d.calls);
+    std::weak_ptr<WhatsApp> wa = d.whatsapp;
+    api->add_route([wa](HttpRequest &r) {
+      auto w = wa.lock();
+      return w && w->handle(r);
+    });
+    d.calls->set_ended_observer([wa](Call &call) {
+      if (auto w = wa.lock()) w->on_call_ended(call);
+    });
+  }
   d.server = std::make_unique<HttpServer>(config.max_body_bytes, [api](HttpRequest &r) { api->handle(r); });
   std::string error;
   if (!d.server->listen(config.listen, &error)) {
