@@ -78,6 +78,7 @@ struct Call::Impl {
   bool first_audio_seen = false;
   bool ice_controlling = false;
   bool dtls_client = false;
+  std::vector<std::string> remote_fingerprints;  // "sha-256 AA:…" from the peer's SDP
   std::mutex lock;              // send_linked, receive_linked (set on webrtcbin threads)
   bool send_linked = false;
   bool receive_linked = false;
@@ -138,6 +139,7 @@ bool Call::build_pipeline(const OfferInfo &offer, std::string *error) {
   Impl &d = *impl_;
   d.opus_pt = offer.opus_pt;
   d.dtmf_pt = offer.telephone_event_pt;
+  d.remote_fingerprints = offer.fingerprints;
   d.pipeline = gst_pipeline_new(d.session_name.c_str());
   d.webrtc = make("webrtcbin", "webrtc");
   GstElement *resample = make("audioresample", "send-resample");
@@ -553,6 +555,9 @@ void Call::apply_answer(const std::string &answer_sdp, std::function<void(bool, 
     done(false, "the answer is not an SDP");
     return;
   }
+  OfferInfo answer_info;
+  std::string code, message;
+  if (inspect_offer(prepared, &answer_info, &code, &message)) impl_->remote_fingerprints = answer_info.fingerprints;
   GstWebRTCSessionDescription *desc = gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, sdp);
   struct Pending {
     WeakCall call;
@@ -761,7 +766,82 @@ void Call::on_peer_state(int ice, int peer) {
   }
 }
 
+namespace {
+
+// "AA:BB:…" of the SHA-256 of a PEM certificate's DER bytes.
+std::string pem_sha256_fingerprint(const char *pem) {
+  std::string body;
+  bool inside = false;
+  gchar **lines = g_strsplit(pem, "\n", -1);
+  for (gchar **l = lines; *l; l++) {
+    g_strstrip(*l);
+    if (g_str_has_prefix(*l, "-----BEGIN CERTIFICATE")) inside = true;
+    else if (g_str_has_prefix(*l, "-----END CERTIFICATE")) break;
+    else if (inside) body += *l;
+  }
+  g_strfreev(lines);
+  if (body.empty()) return "";
+  gsize der_len = 0;
+  guchar *der = g_base64_decode(body.c_str(), &der_len);
+  GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+  g_checksum_update(sum, der, der_len);
+  guint8 digest[32];
+  gsize digest_len = sizeof digest;
+  g_checksum_get_digest(sum, digest, &digest_len);
+  g_checksum_free(sum);
+  g_free(der);
+  std::string out;
+  char hex[4];
+  for (gsize i = 0; i < digest_len; i++) {
+    g_snprintf(hex, sizeof hex, i ? ":%02X" : "%02X", digest[i]);
+    out += hex;
+  }
+  return out;
+}
+
+}  // namespace
+
+bool Call::remote_certificate_matches() {
+  // webrtcbin 1.22 does not compare the peer's DTLS certificate with the SDP fingerprint (found by
+  // our WhatsApp-like test peer): without this check anyone on the path could terminate DTLS.
+  Impl &d = *impl_;
+  GstWebRTCRTPTransceiver *trans = nullptr;
+  g_signal_emit_by_name(d.webrtc, "get-transceiver", 0, &trans);
+  if (!trans) return false;
+  std::string actual;
+  GstWebRTCRTPSender *sender = nullptr;
+  g_object_get(trans, "sender", &sender, nullptr);
+  if (sender) {
+    GstWebRTCDTLSTransport *transport = nullptr;
+    g_object_get(sender, "transport", &transport, nullptr);
+    if (transport) {
+      gchar *pem = nullptr;
+      g_object_get(transport, "remote-certificate", &pem, nullptr);
+      if (pem) actual = pem_sha256_fingerprint(pem);
+      g_free(pem);
+      gst_object_unref(transport);
+    }
+    gst_object_unref(sender);
+  }
+  gst_object_unref(trans);
+  if (actual.empty()) return false;
+  for (const auto &fp : d.remote_fingerprints) {
+    // "sha-256 AA:BB:…" (algorithm names and hex are case-insensitive)
+    size_t space = fp.find(' ');
+    if (space == std::string::npos || g_ascii_strncasecmp(fp.c_str(), "sha-256", 7) != 0) continue;
+    if (g_ascii_strcasecmp(fp.c_str() + space + 1, actual.c_str()) == 0) return true;
+  }
+  return false;
+}
+
 void Call::on_media_connected() {
+  if (!remote_certificate_matches()) {
+    log_event(LogLevel::Error, "CALL_DTLS_FINGERPRINT_MISMATCH", id(),
+              "the peer's DTLS certificate does not match the fingerprint in its SDP: ending the call");
+    dump_graph("dtls-fingerprint-mismatch");
+    end("dtls_failed");
+    return;
+  }
   state_ = CallState::Active;
   media_connected_us_ = g_get_monotonic_time();
   log_event(LogLevel::Info, "CALL_MEDIA_CONNECTED", id(), "ICE and DTLS connected",

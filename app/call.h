@@ -128,6 +128,7 @@ class Call : public std::enable_shared_from_this<Call> {
   void log_roles();
   void fail_answer(int status, const std::string &code, const std::string &message);
   void on_media_connected();
+  bool remote_certificate_matches();
   void on_peer_state(int ice_state, int peer_state);
   void poll_stats();
   void apply_stats(const GstStructure *report);

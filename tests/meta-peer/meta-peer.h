@@ -6,12 +6,16 @@
 //   - ICE-lite, always controlled: never sends a connectivity check; answers authenticated Binding
 //     requests (libnice's STUN library), rejects bad ones (400/401/420/487), records whether the
 //     bridge was controlling and nominated (USE-CANDIDATE); media goes only to the nominated address.
+//     Until it has the business's SDP it answers no check (configurable) and drops DTLS/SRTP: a
+//     bridge whose answer reaches Meta late depends on its STUN and DTLS retransmissions, as in life.
 //   - DTLS-SRTP with GStreamer's dtlssrtpenc/dtlssrtpdec and the peer's own ECDSA certificate: DTLS
 //     server on user-initiated calls (the bridge answers a=setup:active), client on business-initiated
 //     ones (the peer answers active). The bridge's certificate is checked against its SDP fingerprint.
 //   - Media: from the moment SRTP keys exist, one Opus packet (PT 111, 16 kHz audio, 20 kbit/s, FEC)
 //     every 20 ms, continuously (tone / speech clip / silence), RFC 4733 DTMF (PT 126) in the same
 //     stream; everything received is decrypted, decoded (Opus → S16 mono) and kept with arrival times.
+//     Opus is done with libopus, packet by packet, so that DTMF can replace audio frames in place;
+//     a WAV clip is read with tests/common's read_wav() and given as Config::speech.
 //   - Like the WhatsApp client, it hangs up when the business sends no media for 20 s after the SDP
 //     exchange or 30 s mid-call (configurable).
 //
