@@ -3,6 +3,7 @@
 #include <json-glib/json-glib.h>
 
 #include "call-config-hook.h"
+#include "request-util.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -17,23 +18,6 @@ std::string to_json_text(JsonBuilder *b) {
   g_free(text);
   json_node_unref(root);
   return out;
-}
-
-// Reads an optional string member; false when present but not a string.
-bool optional_string(JsonObject *o, const char *name, std::string *out) {
-  if (!json_object_has_member(o, name)) return true;
-  JsonNode *n = json_object_get_member(o, name);
-  if (JSON_NODE_HOLDS_NULL(n)) return true;
-  if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) return false;
-  *out = json_node_get_string(n);
-  return true;
-}
-
-// Constant-time comparison, so that response timing does not reveal the token.
-bool same_secret(const std::string &a, const std::string &b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); i++) diff |= (unsigned char)(a[i] ^ (i < b.size() ? b[i] : 0));
-  return diff == 0;
 }
 
 std::string call_json(const Call &call) {
@@ -74,12 +58,7 @@ void reply_created(HttpRequest::Deferred &reply, bool legacy, const std::shared_
 
 Api::Api(const Config &config, CallManager &calls) : config_(config), calls_(calls) {}
 
-bool Api::authorized(HttpRequest &request) const {
-  if (config_.control_token.empty()) return true;
-  std::string header = request.header("Authorization");
-  const std::string prefix = "Bearer ";
-  return header.rfind(prefix, 0) == 0 && same_secret(header.substr(prefix.size()), config_.control_token);
-}
+bool Api::authorized(HttpRequest &request) const { return bearer_authorized(request, config_.control_token); }
 
 void Api::handle(HttpRequest &request) {
   const std::string &path = request.path();
@@ -183,19 +162,9 @@ void Api::call_route(HttpRequest &request, const std::string &rest) {
 }
 
 void Api::create_call(HttpRequest &request, bool legacy) {
-  JsonParser *parser = json_parser_new();
-  GError *err = nullptr;
-  bool parsed = request.body_size() > 0 &&
-                json_parser_load_from_data(parser, request.body(), (gssize)request.body_size(), &err);
-  JsonNode *root = parsed ? json_parser_get_root(parser) : nullptr;
-  if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-    std::string why = err ? err->message : (request.body_size() == 0 ? "the body is empty" : "the body is not a JSON object");
-    g_clear_error(&err);
-    g_object_unref(parser);
-    request.reply_error(400, "invalid_json", why);
-    return;
-  }
-  JsonObject *o = json_node_get_object(root);
+  JsonObject *o = nullptr;
+  JsonParser *parser = parse_request_object(request, &o);
+  if (!parser) return;
   CallOptions options;
   std::string sdp;
   bool ok;

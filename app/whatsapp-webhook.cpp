@@ -10,18 +10,6 @@ namespace wa {
 
 // ---- Signature -------------------------------------------------------------------------------
 
-bool constant_time_equal(const std::string &a, const std::string &b) {
-  // Walk the longer string entirely; a length difference alone makes them unequal.
-  size_t n = a.size() > b.size() ? a.size() : b.size();
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char x = i < a.size() ? (unsigned char)a[i] : 0;
-    unsigned char y = i < b.size() ? (unsigned char)b[i] : 0;
-    diff |= (unsigned char)(x ^ y);
-  }
-  return diff == 0;
-}
-
 std::string hmac_sha256_hex(const std::string &key, const char *data, size_t size) {
   GHmac *hmac = g_hmac_new(G_CHECKSUM_SHA256, reinterpret_cast<const guchar *>(key.data()), key.size());
   if (size) g_hmac_update(hmac, reinterpret_cast<const guchar *>(data), (gssize)size);

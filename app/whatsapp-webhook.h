@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+
+#include "request-util.h"
 #include <unordered_set>
 #include <vector>
 
@@ -16,9 +18,8 @@ namespace wa {
 
 // ---- Signature -------------------------------------------------------------------------------
 
-// Equality that takes the same time wherever the first difference is, so that response timing
-// reveals nothing about a secret. (Only the length of `a` versus `b` can be learnt.)
-bool constant_time_equal(const std::string &a, const std::string &b);
+// Constant-time comparison (shared with the HTTP API's token check).
+using vb::constant_time_equal;
 
 // Lower-case hex HMAC-SHA256 of data with key.
 std::string hmac_sha256_hex(const std::string &key, const char *data, size_t size);

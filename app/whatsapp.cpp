@@ -6,6 +6,7 @@
 #include <json-glib/json-glib.h>
 
 #include "call-config-hook.h"
+#include "request-util.h"
 #include "log.h"
 #include "metrics.h"
 #include "sdp.h"
@@ -26,16 +27,6 @@ bool valid_wa_number(const std::string &to) {
   if (to.size() < 6 || to.size() > 20) return false;
   for (char c : to)
     if (!g_ascii_isdigit(c)) return false;
-  return true;
-}
-
-// An optional string member of a request; false when present with another type.
-bool optional_string(JsonObject *o, const char *name, std::string *out) {
-  if (!json_object_has_member(o, name)) return true;
-  JsonNode *n = json_object_get_member(o, name);
-  if (JSON_NODE_HOLDS_NULL(n)) return true;
-  if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) return false;
-  *out = json_node_get_string(n);
   return true;
 }
 
@@ -140,11 +131,7 @@ bool WhatsApp::handle(HttpRequest &request) {
 
 bool WhatsApp::authorized(HttpRequest &request) const {
   // The same rule as Api's for /v1/*: a Bearer token when one is configured.
-  if (config_.control_token.empty()) return true;
-  std::string header = request.header("Authorization");
-  const std::string prefix = "Bearer ";
-  if (header.compare(0, prefix.size(), prefix) != 0) return false;
-  return wa::constant_time_equal(header.substr(prefix.size()), config_.control_token);
+  return bearer_authorized(request, config_.control_token);
 }
 
 void WhatsApp::webhook_verify(HttpRequest &request) {
@@ -526,19 +513,9 @@ void WhatsApp::dispatch_outbound_event(const std::shared_ptr<WaCall> &wc, const 
 // ---- Outbound ----------------------------------------------------------------------------------
 
 void WhatsApp::place_call(HttpRequest &request) {
-  JsonParser *parser = json_parser_new();
-  GError *err = nullptr;
-  bool parsed = request.body_size() > 0 &&
-                json_parser_load_from_data(parser, request.body(), (gssize)request.body_size(), &err);
-  JsonNode *root = parsed ? json_parser_get_root(parser) : nullptr;
-  if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-    std::string why = err ? err->message : (request.body_size() == 0 ? "the body is empty" : "the body is not a JSON object");
-    g_clear_error(&err);
-    g_object_unref(parser);
-    request.reply_error(400, "invalid_json", why);
-    return;
-  }
-  JsonObject *o = json_node_get_object(root);
+  JsonObject *o = nullptr;
+  JsonParser *parser = parse_request_object(request, &o);
+  if (!parser) return;
   std::string to;
   CallOptions options;
   bool ok = optional_string(o, "to", &to) && optional_string(o, "instructions", &options.instructions) &&
