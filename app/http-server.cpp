@@ -119,6 +119,12 @@ HttpServer::~HttpServer() {
 }
 
 void HttpServer::disconnect() {
+  if (service_) {
+    g_socket_service_stop(service_);
+    g_socket_listener_close(G_SOCKET_LISTENER(service_));
+    g_signal_handlers_disconnect_by_data(service_, this);
+    g_clear_object(&service_);
+  }
   soup_server_disconnect(server_);
   if (!unix_path_.empty()) {
     g_unlink(unix_path_.c_str());
@@ -149,65 +155,79 @@ void HttpServer::on_request(SoupServer *, SoupServerMessage *msg, const char *pa
   self->handler_(request);
 }
 
-bool HttpServer::listen(const std::string &address, std::string *error) {
+// Hands each accepted connection to libsoup. We accept ourselves instead of soup_server_listen()
+// because libsoup 3.2's listener leaks the GSocket of every accepted connection (fixed upstream in
+// 3.4, commit b545d5f0): ~340 bytes per HTTP request, forever.
+gboolean HttpServer::on_incoming(GSocketService *, GSocketConnection *connection, GObject *, gpointer user_data) {
+  auto *self = static_cast<HttpServer *>(user_data);
+  GSocketAddress *local = g_socket_connection_get_local_address(connection, nullptr);
+  GSocketAddress *remote = g_socket_connection_get_remote_address(connection, nullptr);
   GError *err = nullptr;
+  if (!soup_server_accept_iostream(self->server_, G_IO_STREAM(connection), local, remote, &err)) {
+    g_warning("HTTP connection refused: %s", err ? err->message : "unknown error");
+    g_clear_error(&err);
+  }
+  if (local) g_object_unref(local);
+  if (remote) g_object_unref(remote);
+  return TRUE;
+}
+
+bool HttpServer::listen(const std::string &address, std::string *error) {
   GSocketAddress *socket_address = nullptr;
+  std::string unix_path;
   if (address.rfind("unix:", 0) == 0) {
-    std::string path = address.substr(5);
-    g_unlink(path.c_str());  // a stale socket of an earlier run
-    socket_address = g_unix_socket_address_new(path.c_str());
-    if (!soup_server_listen(server_, socket_address, (SoupServerListenOptions)0, &err)) {
-      *error = std::string("cannot listen on ") + address + ": " + err->message;
-      g_error_free(err);
-      g_object_unref(socket_address);
+    unix_path = address.substr(5);
+    g_unlink(unix_path.c_str());  // a stale socket of an earlier run
+    socket_address = g_unix_socket_address_new(unix_path.c_str());
+  } else {
+    size_t colon = address.rfind(':');
+    if (colon == std::string::npos) {
+      *error = "cannot listen on " + address + ": expected HOST:PORT or unix:PATH";
       return false;
     }
-    g_object_unref(socket_address);
-    unix_path_ = path;
-    addresses_.push_back(address);
-    return true;
+    std::string host = address.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host == "localhost") host = "127.0.0.1";
+    if (host.empty() || host == "*") host = "0.0.0.0";
+    guint64 port = g_ascii_strtoull(address.c_str() + colon + 1, nullptr, 10);
+    GInetAddress *inet = g_inet_address_new_from_string(host.c_str());
+    if (!inet) {
+      *error = "cannot listen on " + address + ": '" + host + "' is not an IP address";
+      return false;
+    }
+    socket_address = g_inet_socket_address_new(inet, (guint16)port);
+    g_object_unref(inet);
   }
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos) {
-    *error = "cannot listen on " + address + ": expected HOST:PORT or unix:PATH";
-    return false;
+  if (!service_) {
+    service_ = g_socket_service_new();
+    g_signal_connect(service_, "incoming", G_CALLBACK(&HttpServer::on_incoming), this);
   }
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host == "localhost") host = "127.0.0.1";
-  if (host.empty() || host == "*") host = "0.0.0.0";
-  guint64 port = g_ascii_strtoull(address.c_str() + colon + 1, nullptr, 10);
-  GInetAddress *inet = g_inet_address_new_from_string(host.c_str());
-  if (!inet) {
-    *error = "cannot listen on " + address + ": '" + host + "' is not an IP address";
-    return false;
-  }
-  socket_address = g_inet_socket_address_new(inet, (guint16)port);
-  g_object_unref(inet);
-  gboolean ok = soup_server_listen(server_, socket_address, (SoupServerListenOptions)0, &err);
+  GError *err = nullptr;
+  GSocketAddress *effective = nullptr;
+  gboolean ok = g_socket_listener_add_address(G_SOCKET_LISTENER(service_), socket_address, G_SOCKET_TYPE_STREAM,
+                                              G_SOCKET_PROTOCOL_DEFAULT, nullptr, &effective, &err);
   g_object_unref(socket_address);
   if (!ok) {
     *error = std::string("cannot listen on ") + address + ": " + err->message;
     g_error_free(err);
     return false;
   }
-  // Read back the bound port (port 0 picks one).
-  GSList *listeners = soup_server_get_listeners(server_);
-  for (GSList *l = listeners; l; l = l->next) {
-    GSocketAddress *local = g_socket_get_local_address(G_SOCKET(l->data), nullptr);
-    if (local && G_IS_INET_SOCKET_ADDRESS(local)) {
-      GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS(local);
-      gchar *ip = g_inet_address_to_string(g_inet_socket_address_get_address(isa));
-      std::string shown = g_inet_address_get_family(g_inet_socket_address_get_address(isa)) == G_SOCKET_FAMILY_IPV6
-                              ? std::string("[") + ip + "]"
-                              : std::string(ip);
-      std::string url = "http://" + shown + ":" + std::to_string(g_inet_socket_address_get_port(isa));
-      if (std::find(addresses_.begin(), addresses_.end(), url) == addresses_.end()) addresses_.push_back(url);
-      g_free(ip);
-    }
-    if (local) g_object_unref(local);
+  g_socket_service_start(service_);
+  if (!unix_path.empty()) {
+    unix_path_ = unix_path;
+    addresses_.push_back(address);
+  } else if (effective && G_IS_INET_SOCKET_ADDRESS(effective)) {
+    // The bound port (port 0 picks one).
+    GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS(effective);
+    gchar *ip = g_inet_address_to_string(g_inet_socket_address_get_address(isa));
+    std::string shown = g_inet_address_get_family(g_inet_socket_address_get_address(isa)) == G_SOCKET_FAMILY_IPV6
+                            ? std::string("[") + ip + "]"
+                            : std::string(ip);
+    std::string url = "http://" + shown + ":" + std::to_string(g_inet_socket_address_get_port(isa));
+    if (std::find(addresses_.begin(), addresses_.end(), url) == addresses_.end()) addresses_.push_back(url);
+    g_free(ip);
   }
-  g_slist_free(listeners);
+  if (effective) g_object_unref(effective);
   return true;
 }
 

@@ -74,7 +74,11 @@ class HttpServer {
   static void on_early(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
                        gpointer user_data);
 
+  static gboolean on_incoming(GSocketService *service, GSocketConnection *connection, GObject *source,
+                              gpointer user_data);
+
   SoupServer *server_ = nullptr;
+  GSocketService *service_ = nullptr;
   size_t max_body_bytes_;
   Handler handler_;
   std::vector<std::string> addresses_;
