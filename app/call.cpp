@@ -846,6 +846,14 @@ void Call::on_media_connected() {
   media_connected_us_ = g_get_monotonic_time();
   log_event(LogLevel::Info, "CALL_MEDIA_CONNECTED", id(), "ICE and DTLS connected",
             {{"after_ms", (media_connected_us_ - created_us_) / 1000.0}});
+  // A greeting may already be playing: the src starts as soon as webrtcbin links it, before DTLS is
+  // up. Then the caller hears the model from this moment on.
+  if (agent_speaking_ && !impl_->first_audio_seen) {
+    impl_->first_audio_seen = true;
+    Metrics::get().observe_first_audio(0);
+    log_event(LogLevel::Info, "CALL_FIRST_AUDIO", id(), "first model audio sent to the caller",
+              {{"after_media_ms", 0.0}});
+  }
   dump_graph("media-connected");
 }
 
