@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything voicebridge needs to build, run and test, from Debian bookworm packages only.
 # Used by the README's commands, .ci/run and docker/Dockerfile, so all three install the same set.
+# Usage: scripts/install-deps.sh [--fuzz]
+#   --fuzz  also clang with libFuzzer and the sanitizer runtimes, and llvm-symbolizer, for
+#           scripts/fuzz.sh (kept out of the default set: the image and CI do not need a second
+#           compiler). scripts/sanitize.sh needs nothing more: g++'s libasan/libubsan come with it.
 set -euo pipefail
 
 packages=(
@@ -14,6 +18,9 @@ packages=(
   # tests and tools: curl for the walkthrough, graphviz to render graph dumps
   curl ca-certificates python3 graphviz
 )
+if [ "${1:-}" = "--fuzz" ]; then
+  packages+=(clang-14 libclang-rt-14-dev llvm-14)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
