@@ -109,6 +109,7 @@ for target in "${targets[@]}"; do
   log=$build/fuzz-logs/$target.log
   echo "fuzz.sh: fuzz-$target for ${seconds}s (corpus $build/corpus/$target: $(find $build/corpus/"$target" -type f | wc -l) inputs)"
   status=0
+  started=$(date +%s)
   # -timeout: one input taking 10 s is a hang (real inputs take microseconds).
   # shellcheck disable=SC2086
   $build/fuzz/fuzz-"$target" \
@@ -117,9 +118,9 @@ for target in "${targets[@]}"; do
     ${FUZZ_ARGS:-} $build/corpus/"$target" >"$log" 2>&1 || status=$?
 
   # The last status line ("#N DONE cov: C ft: F corp: …  exec/s: E rss: …") and the final stats.
-  python3 - "$target" "$status" "$log" <<'PY'
+  python3 - "$target" "$status" "$log" "$(($(date +%s) - started))" <<'PY'
 import re, sys
-target, status, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+target, status, log, elapsed = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 text = open(log, errors="replace").read()
 status_lines = [l for l in text.splitlines() if re.match(r"#\d+\s", l)]
 last = status_lines[-1] if status_lines else ""
@@ -128,7 +129,7 @@ def field(pattern, where, default="?"):
     return m.group(1) if m else default
 runs = field(r"stat::number_of_executed_units:\s*(\d+)", text, field(r"#(\d+)", last))
 execs = field(r"stat::average_exec_per_sec:\s*(\d+)", text, field(r"exec/s: (\d+)", last))
-secs = field(r"Done \d+ runs in (\d+) second", text)
+secs = field(r"Done \d+ runs in (\d+) second", text, elapsed)  # no "Done" line after a crash
 cov, ft, corp = field(r"cov: (\d+)", last), field(r"ft: (\d+)", last), field(r"corp: (\S+)", last)
 verdict = "OK" if status == 0 else "FAILED (exit %d)" % status
 print(f"fuzz-{target}: {runs} runs in {secs} s, {execs} exec/s, cov {cov}, ft {ft}, corpus {corp}, {verdict}")

@@ -11,8 +11,14 @@
 #
 # What the environment below is for:
 #  - ASan aborts at the first error; LeakSanitizer runs at every process exit, with
-#    scripts/sanitize.supp naming one-time allocations of the system libraries that are never freed
-#    (not leaks of ours; see the file). UBSan stops at the first report, with a stack trace.
+#    scripts/sanitize.supp naming leaks of the system libraries (GLib, GStreamer, libsoup, OpenSSL),
+#    not of ours; see the file. UBSan stops at the first report, with a stack trace.
+#  - fast_unwind_on_malloc=0: the system libraries have no frame pointers, so ASan's fast unwinder
+#    stops at g_malloc() and a leak through GLib would show no caller at all (and no suppression
+#    could match it). The slow unwinder costs time in malloc-heavy code (DTLS key generation,
+#    webrtcbin): on a loaded machine the service's 2 s ICE gathering timeout and the audio timing
+#    checks of the load tests can then fail for lack of CPU, not for a bug.
+#  - ASAN_OPTIONS, LSAN_OPTIONS and UBSAN_OPTIONS set in the environment replace these defaults.
 #  - G_SLICE=always-malloc and G_DEBUG=gc-friendly: GLib memory goes through malloc/free and is
 #    cleared when freed, so that ASan sees every block (GLib 2.74 still honours G_SLICE).
 #  - Child processes of the tests (voicebridge, voicebridge-call) are built with ASan and inherit
@@ -20,7 +26,8 @@
 #    dlopen() our ASan-built plugin, and the ASan runtime must be the first library of a process, so
 #    they run through wrappers (in build-sanitize/sanitize-bin) that LD_PRELOAD it into them alone.
 #  - Instrumented code runs 2–3x slower: meson's timeouts and libcheck's (CK_TIMEOUT_MULTIPLIER)
-#    are tripled.
+#    are tripled. Tests that watch a process's RSS also see ASan's quarantine (up to 256 MiB of
+#    freed memory held back to catch use-after-free); in this build leaks are LeakSanitizer's job.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
