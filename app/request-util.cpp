@@ -21,7 +21,33 @@ bool bearer_authorized(const HttpRequest &request, const std::string &token) {
   return header.compare(0, prefix.size(), prefix) == 0 && constant_time_equal(header.substr(prefix.size()), token);
 }
 
+bool json_depth_ok(const char *data, size_t size, int max_depth) {
+  // json-glib recurses once per nesting level: a body of 80 000 '[' overflows the stack. Strict
+  // JSON only (no single-quoted strings or comments, which json-glib accepts and would hide
+  // brackets from this scan).
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < size; i++) {
+    char c = data[i];
+    if (in_string) {
+      if (c == '\\') i++;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') depth--;
+    else if (c == '\'' || c == '/') return false;
+  }
+  return true;
+}
+
 JsonParser *parse_request_object(HttpRequest &request, JsonObject **object) {
+  if (!json_depth_ok(request.body(), request.body_size(), 64)) {
+    request.reply_error(400, "invalid_json", "the body is nested too deeply or is not strict JSON");
+    return nullptr;
+  }
   JsonParser *parser = json_parser_new();
   GError *err = nullptr;
   bool parsed = request.body_size() > 0 &&

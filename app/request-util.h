@@ -15,6 +15,9 @@ bool constant_time_equal(const std::string &a, const std::string &b);
 // True when no token is configured, or the request carries "Authorization: Bearer <token>".
 bool bearer_authorized(const HttpRequest &request, const std::string &token);
 
+// False when data nests deeper than max_depth or uses non-standard syntax json-glib accepts.
+bool json_depth_ok(const char *data, size_t size, int max_depth);
+
 // The request body as a JSON object. On failure replies 400 invalid_json and returns nullptr;
 // otherwise the returned parser owns *object (g_object_unref it when done).
 JsonParser *parse_request_object(HttpRequest &request, JsonObject **object);

@@ -155,7 +155,11 @@ long long int_member(JsonObject *o, const char *name, long long fallback) {
   if (!n || !JSON_NODE_HOLDS_VALUE(n)) return fallback;
   GType t = json_node_get_value_type(n);
   if (t == G_TYPE_INT64) return json_node_get_int(n);
-  if (t == G_TYPE_DOUBLE) return (long long)json_node_get_double(n);
+  if (t == G_TYPE_DOUBLE) {
+    // Out-of-range doubles (1e400 parses as inf) cannot be converted: undefined behaviour.
+    double d = json_node_get_double(n);
+    return d > -9e18 && d < 9e18 ? (long long)d : fallback;
+  }
   if (t == G_TYPE_STRING) {
     const char *s = json_node_get_string(n);
     char *end = nullptr;
