@@ -47,12 +47,15 @@ GstElement *make(const char *factory, const char *name) {
   return e;
 }
 
-// Opus accepts 8, 12, 16, 24 and 48 kHz input. Encode at the lowest rate that carries what the
-// caller's decoder will play (maxplaybackrate), never above the model's 24 kHz.
-int encoder_rate_for(int max_playback_rate) {
-  for (int rate : {8000, 12000, 16000, 24000})
-    if (max_playback_rate <= rate) return rate;
-  return 24000;
+// The audio bandwidth the caller's decoder will play (the offer's maxplaybackrate), as the Opus
+// encoder's maximum bandwidth. The encoder takes the model's 24 kHz as it is: a resampler to the
+// caller's rate would emit a little less than 20 ms first (its filter delay), so every Opus frame
+// would straddle two src buffers and wait 20 ms for the next one (bench/RESULTS.md §2).
+const char *opus_bandwidth_for(int max_playback_rate) {
+  if (max_playback_rate <= 8000) return "narrowband";
+  if (max_playback_rate <= 12000) return "mediumband";
+  if (max_playback_rate <= 16000) return "wideband";
+  return "superwideband";  // 24 kHz input carries up to 12 kHz
 }
 
 }  // namespace
@@ -142,14 +145,12 @@ bool Call::build_pipeline(const OfferInfo &offer, std::string *error) {
   d.remote_fingerprints = offer.fingerprints;
   d.pipeline = gst_pipeline_new(d.session_name.c_str());
   d.webrtc = make("webrtcbin", "webrtc");
-  GstElement *resample = make("audioresample", "send-resample");
-  GstElement *rate_filter = make("capsfilter", "send-format");
   GstElement *encoder = make("opusenc", "send-encoder");
   GstElement *payloader = make("rtpopuspay", "send-payloader");
   GstElement *rtp_filter = make("capsfilter", "send-rtp-format");
-  if (!d.webrtc || !resample || !rate_filter || !encoder || !payloader || !rtp_filter) {
+  if (!d.webrtc || !encoder || !payloader || !rtp_filter) {
     *error = "a required GStreamer element is missing (install gstreamer1.0-plugins-bad, -good, -base and -nice)";
-    for (GstElement *e : {d.webrtc, resample, rate_filter, encoder, payloader, rtp_filter})
+    for (GstElement *e : {d.webrtc, encoder, payloader, rtp_filter})
       if (e) gst_object_unref(e);
     d.webrtc = nullptr;
     return false;
@@ -177,15 +178,12 @@ bool Call::build_pipeline(const OfferInfo &offer, std::string *error) {
 
   // Opus as the offer asks: its audio bandwidth, its bitrate, in-band FEC, 20 ms frames; tuned for
   // speech. No DTX: WhatsApp hangs up on a business leg that stops sending packets.
-  int enc_rate = encoder_rate_for(offer.max_playback_rate);
-  GstCaps *raw = gst_caps_new_simple("audio/x-raw", "rate", G_TYPE_INT, enc_rate, "channels", G_TYPE_INT, 1, nullptr);
-  g_object_set(rate_filter, "caps", raw, nullptr);
-  gst_caps_unref(raw);
   int bitrate = offer.max_average_bitrate > 0 ? offer.max_average_bitrate : 24000;
   g_object_set(encoder, "bitrate", std::max(6000, std::min(bitrate, 64000)), "inband-fec", TRUE,
                "packet-loss-percentage", 10, "complexity", config_.opus_complexity, "dtx", FALSE, nullptr);
   gst_util_set_object_arg(G_OBJECT(encoder), "audio-type", "voice");
   gst_util_set_object_arg(G_OBJECT(encoder), "frame-size", "20");
+  gst_util_set_object_arg(G_OBJECT(encoder), "bandwidth", opus_bandwidth_for(offer.max_playback_rate));
   // webrtcbin 1.22 never rewrites the payload type: send the offer's.
   g_object_set(payloader, "pt", (guint)d.opus_pt, nullptr);
   GstCaps *rtp = gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "audio", "encoding-name",
@@ -194,9 +192,8 @@ bool Call::build_pipeline(const OfferInfo &offer, std::string *error) {
   g_object_set(rtp_filter, "caps", rtp, nullptr);
   gst_caps_unref(rtp);
 
-  gst_bin_add_many(GST_BIN(d.pipeline), d.webrtc, d.rt_src, resample, rate_filter, encoder, payloader, rtp_filter,
-                   nullptr);
-  if (!gst_element_link_many(d.rt_src, resample, rate_filter, encoder, payloader, rtp_filter, nullptr)) {
+  gst_bin_add_many(GST_BIN(d.pipeline), d.webrtc, d.rt_src, encoder, payloader, rtp_filter, nullptr);
+  if (!gst_element_link_many(d.rt_src, encoder, payloader, rtp_filter, nullptr)) {
     *error = "could not link the send chain";
     return false;
   }
@@ -651,12 +648,11 @@ void Call::on_pad_added(GstElement *, GstPad *pad, gpointer user_data) {
     if (d.receive_linked) return;  // one audio stream per call
     d.receive_linked = true;
   }
-  // The caller's audio: decoded with loss concealment and FEC, at the model's 24 kHz. No queue: this
+  // The caller's audio: decoded with loss concealment and FEC straight to the model's 24 kHz mono
+  // (libopus decodes at any of its rates, so no converter or resampler is needed). No queue: this
   // already runs on the jitter buffer's thread.
   GstElement *depay = gst_element_factory_make("rtpopusdepay", "receive-depayloader");
   GstElement *decoder = gst_element_factory_make("opusdec", "receive-decoder");
-  GstElement *convert = gst_element_factory_make("audioconvert", "receive-convert");
-  GstElement *resample = gst_element_factory_make("audioresample", "receive-resample");
   GstElement *format = gst_element_factory_make("capsfilter", "receive-format");
   GstElement *sink = GST_ELEMENT(g_object_new(GST_TYPE_OPENAI_REALTIME_SINK, "name", "realtime-sink", "session",
                                               d.session_name.c_str(), nullptr));
@@ -664,9 +660,9 @@ void Call::on_pad_added(GstElement *, GstPad *pad, gpointer user_data) {
   GstCaps *caps = gst_caps_from_string("audio/x-raw,format=S16LE,rate=24000,channels=1,layout=interleaved");
   g_object_set(format, "caps", caps, nullptr);
   gst_caps_unref(caps);
-  gst_bin_add_many(GST_BIN(d.pipeline), depay, decoder, convert, resample, format, sink, nullptr);
-  gst_element_link_many(depay, decoder, convert, resample, format, sink, nullptr);
-  for (GstElement *e : {sink, format, resample, convert, decoder, depay}) gst_element_sync_state_with_parent(e);
+  gst_bin_add_many(GST_BIN(d.pipeline), depay, decoder, format, sink, nullptr);
+  gst_element_link_many(depay, decoder, format, sink, nullptr);
+  for (GstElement *e : {sink, format, decoder, depay}) gst_element_sync_state_with_parent(e);
   GstPad *format_src = gst_element_get_static_pad(format, "src");
   gst_pad_add_probe(format_src, GST_PAD_PROBE_TYPE_BUFFER,
                     [](GstPad *, GstPadProbeInfo *, gpointer data) {

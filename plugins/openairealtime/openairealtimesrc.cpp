@@ -163,9 +163,12 @@ static GstFlowReturn src_create(GstBaseSrc *base, guint64, guint, GstBuffer **ou
 
 static gboolean src_query(GstBaseSrc *base, GstQuery *query) {
   if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
-    // Live, one period of latency. webrtcbin's clocksync delays by exactly this upstream latency,
-    // so it must be small and true (the basesrc default would say 0).
-    gst_query_set_latency(query, TRUE, kPeriod, kPeriod);
+    // Live, no latency of its own: create() waits for each buffer's running time and then hands out
+    // audio that is already in memory, so a buffer is complete at its timestamp. Reporting the
+    // period here would make webrtcbin's clocksync hold every buffer another 20 ms, added to what
+    // the caller hears after the model and to every barge-in (bench/RESULTS.md §2). The maximum
+    // says how long a buffer may wait downstream: one period, which is what the src produces ahead.
+    gst_query_set_latency(query, TRUE, 0, kPeriod);
     return TRUE;
   }
   return GST_BASE_SRC_CLASS(gst_openai_realtime_src_parent_class)->query(base, query);

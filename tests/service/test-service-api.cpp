@@ -382,6 +382,10 @@ GST_START_TEST(test_call_graph) {
   fail_unless(g_str_has_prefix(g.body.c_str(), "digraph"), "not a DOT graph: %.200s", g.body.c_str());
   fail_unless(dot.find("webrtcbin") != std::string::npos && dot.find("openairealtimesrc") != std::string::npos,
               "the graph lacks webrtcbin or openairealtimesrc: %.300s", g.body.c_str());
+  // The send chain as the WhatsApp offer (maxplaybackrate=16000) asks: the encoder takes the model's
+  // 24 kHz directly and limits itself to wideband; no resampler holds audio back.
+  fail_unless(dot.find("bandwidth=wideband") != std::string::npos, "the encoder is not limited to wideband");
+  fail_unless(dot.find("audioresample") == std::string::npos, "a resampler in the send chain");
   fail_unless(http.request("DELETE", "/v1/calls/graph-1").status == 200, "DELETE");
 }
 GST_END_TEST;
