@@ -81,4 +81,40 @@ void Hub::cancel_timer(guint id) {
   if (source) g_source_destroy(source);
 }
 
+namespace {
+
+struct WakeupSource {
+  GSource source;
+  std::function<void()> *fn;
+};
+
+gboolean wakeup_dispatch(GSource *source, GSourceFunc, gpointer) {
+  g_source_set_ready_time(source, -1);  // disarm first: a raise during fn arms it again
+  (*reinterpret_cast<WakeupSource *>(source)->fn)();
+  return G_SOURCE_CONTINUE;
+}
+
+void wakeup_finalize(GSource *source) { delete reinterpret_cast<WakeupSource *>(source)->fn; }
+
+GSourceFuncs wakeup_funcs = {nullptr, nullptr, wakeup_dispatch, wakeup_finalize, nullptr, nullptr};
+
+}  // namespace
+
+HubWakeup::HubWakeup(std::function<void()> fn) {
+  source_ = g_source_new(&wakeup_funcs, sizeof(WakeupSource));
+  reinterpret_cast<WakeupSource *>(source_)->fn = new std::function<void()>(std::move(fn));
+  g_source_set_priority(source_, G_PRIORITY_DEFAULT);
+  g_source_set_name(source_, "realtime-hub-wakeup");
+  g_source_attach(source_, Hub::get().context());
+}
+
+HubWakeup::~HubWakeup() {
+  g_source_destroy(source_);
+  g_source_unref(source_);  // the closure goes with the last reference, after a running dispatch
+}
+
+// g_source_set_ready_time() is thread-safe and wakes the hub's context when called from another
+// thread; setting 0 makes the source ready at once.
+void HubWakeup::raise() { g_source_set_ready_time(source_, 0); }
+
 }  // namespace realtime

@@ -35,4 +35,20 @@ class Hub {
   GThread *thread_ = nullptr;
 };
 
+// A wake-up of the hub that any thread can raise without allocating: the hub runs fn once per
+// raise (raises before it runs coalesce). For work that recurs every 20 ms per call, where posting
+// a new idle source each time would allocate a GSource, a closure and a task.
+class HubWakeup {
+ public:
+  explicit HubWakeup(std::function<void()> fn);
+  ~HubWakeup();  // any thread; fn is never run after this returns unless it is already running
+  HubWakeup(const HubWakeup &) = delete;
+  HubWakeup &operator=(const HubWakeup &) = delete;
+
+  void raise();
+
+ private:
+  GSource *source_;
+};
+
 }  // namespace realtime

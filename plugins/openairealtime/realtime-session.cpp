@@ -207,9 +207,16 @@ void Session::finish_input() {
   Hub::get().post([self] { self->flush_input_on_hub(true); });
 }
 
+// Called every 20 ms per call while the caller's audio streams: one reusable wake-up per session
+// instead of a new idle source each time. It holds the session weakly; the session owns it.
 void Session::wake_hub() {
-  auto self = shared_from_this();
-  Hub::get().post([self] { self->flush_input_on_hub(false); });
+  std::call_once(input_wakeup_once_, [this] {
+    std::weak_ptr<Session> weak = weak_from_this();
+    input_wakeup_ = std::make_unique<HubWakeup>([weak] {
+      if (auto self = weak.lock()) self->flush_input_on_hub(false);
+    });
+  });
+  input_wakeup_->raise();
 }
 
 size_t Session::pull_output(uint8_t *dst, size_t len) {

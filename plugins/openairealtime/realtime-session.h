@@ -21,6 +21,7 @@
 #include <gst/gst.h>
 #include <libsoup/soup.h>
 
+#include "realtime-hub.h"
 #include "realtime-protocol.h"
 
 namespace realtime {
@@ -169,6 +170,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<uint8_t> input_;           // caller audio not yet appended
   gint64 input_oldest_us_ = 0;           // monotonic time of the oldest queued input byte
   bool wake_scheduled_ = false;
+  std::once_flag input_wakeup_once_;
+  std::unique_ptr<HubWakeup> input_wakeup_;  // made on the first wake, raised for each append
   bool ever_attached_ = false;
   uint64_t input_since_commit_ = 0;      // bytes appended since the last commit (G6 guard)
   bool input_final_ = false;
