@@ -239,7 +239,7 @@ void common_class_init(GObjectClass *klass, guint first) {
                                               "renewed (history replayed)",
                                               1, 3600, d.renew_margin_s, kRW));
   install(PROP_STATS, g_param_spec_boxed("stats", "Statistics",
-                                         "Counters of the session (audio appended, received, played, dropped; "
+                                         "Counters of the session (audio appended, replayed after a reconnect, received, played, dropped; "
                                          "barge-ins; responses; tokens; underruns; reconnects; errors)",
                                          GST_TYPE_STRUCTURE, (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
@@ -332,7 +332,8 @@ bool common_get_property(ElementCommon *c, guint prop_id, GValue *value, guint f
         value,
         gst_structure_new("openairealtime-stats", "ready", G_TYPE_BOOLEAN, st.ready, "input-ms-appended", G_TYPE_UINT64,
                           (guint64)bytes_to_ms(st.input_bytes_appended), "input-ms-dropped", G_TYPE_UINT64,
-                          (guint64)bytes_to_ms(st.input_bytes_dropped), "output-ms-received", G_TYPE_UINT64,
+                          (guint64)bytes_to_ms(st.input_bytes_dropped), "input-ms-replayed", G_TYPE_UINT64,
+                          (guint64)bytes_to_ms(st.input_bytes_replayed), "output-ms-received", G_TYPE_UINT64,
                           (guint64)bytes_to_ms(st.output_bytes_received), "output-ms-played", G_TYPE_UINT64,
                           (guint64)bytes_to_ms(st.output_bytes_played), "output-ms-dropped", G_TYPE_UINT64,
                           (guint64)bytes_to_ms(st.output_bytes_dropped), "barge-ins", G_TYPE_UINT64, st.barge_ins,

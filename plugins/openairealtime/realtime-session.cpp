@@ -18,6 +18,11 @@ constexpr size_t kMinAppendBytes = 20 * kBytesPerMs;
 constexpr size_t kMaxAppendBytes = 100 * kBytesPerMs;
 // Caller audio kept while the session is not ready (connecting, reconnecting): the latest 10 s.
 constexpr size_t kMaxPendingInputBytes = 10000 * kBytesPerMs;
+// Turn replay on a new socket (Session::turn_audio_): the lead-in covers server VAD's prefix
+// padding (300 ms by default) so the replayed turn starts as it did; the cap bounds memory for a
+// caller who never pauses (720 KB), keeping the latest 15 s of the turn.
+constexpr size_t kTurnLeadInBytes = 500 * kBytesPerMs;
+constexpr size_t kMaxTurnReplayBytes = 15000 * kBytesPerMs;
 constexpr guint64 kMaxIncomingFrame = 64 * 1024 * 1024;  // the API has sent 3.5 MB events; allow 64 MiB
 // A session with only a sink (no src yet) connects on its first audio, or after this long.
 constexpr guint kSinkOnlyConnectGraceMs = 500;
@@ -640,6 +645,7 @@ void Session::shutdown() {
   playout_.clear();
   playout_bytes_ = 0;
   input_.clear();
+  turn_audio_.clear();
   GST_DEBUG("session '%s' shut down", name_.c_str());
 }
 
@@ -666,6 +672,7 @@ void Session::flush_input_on_hub(bool final) {
       pos += n;
     }
     if (pos > 0) {
+      keep_turn_audio_locked(input_.data(), pos);
       stats_.last_append_latency_ms = (g_get_monotonic_time() - input_oldest_us_) / 1000.0;
       stats_.input_bytes_appended += pos;
       input_.erase(input_.begin(), input_.begin() + pos);
@@ -685,6 +692,34 @@ void Session::flush_input_on_hub(bool final) {
     queued_responses_.push_back(std::string());
     maybe_send_queued_response();
   }
+}
+
+void Session::keep_turn_audio_locked(const uint8_t *pcm, size_t len) {
+  turn_audio_.insert(turn_audio_.end(), pcm, pcm + len);
+  // Without turn detection nothing marks a turn's start: everything since the last commit counts.
+  size_t keep = (caller_turn_open_ || !turn_detection_) ? kMaxTurnReplayBytes : kTurnLeadInBytes;
+  if (turn_audio_.size() > keep) turn_audio_.erase(turn_audio_.begin(), turn_audio_.end() - keep);
+}
+
+// On a new socket, before any new audio: the turn the old socket had not committed. Its server
+// VAD sees the turn from its start (speech_started again, nothing playing to barge in on).
+void Session::replay_turn_audio() {
+  std::vector<std::string> frames;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (turn_audio_.empty()) return;
+    std::vector<uint8_t> chunk;
+    for (size_t pos = 0; pos < turn_audio_.size(); pos += chunk.size()) {
+      size_t n = std::min(kMaxAppendBytes, turn_audio_.size() - pos);
+      chunk.assign(turn_audio_.begin() + pos, turn_audio_.begin() + pos + n);
+      frames.push_back(build_input_audio_append(chunk.data(), n));
+    }
+    input_since_commit_ = turn_audio_.size();
+    stats_.input_bytes_replayed += turn_audio_.size();
+    GST_INFO("session '%s': replaying %" G_GINT64_FORMAT " ms of the caller's unfinished turn", name_.c_str(),
+             (gint64)bytes_to_ms(turn_audio_.size()));
+  }
+  for (const auto &frame : frames) send(frame);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -711,6 +746,7 @@ void Session::on_ready() {
     post(gst_structure_new("openairealtime-reconnected", "session", G_TYPE_STRING, name_.c_str(), "replayed-items",
                            G_TYPE_UINT, (guint)history_.size(), nullptr));
   }
+  if (!first) replay_turn_audio();
   maybe_send_queued_response();
   flush_input_on_hub(false);
 }
@@ -854,6 +890,10 @@ void Session::handle_event(ServerEvent &ev) {
       post(gst_structure_new("openairealtime-speech-started", "session", G_TYPE_STRING, name_.c_str(), "item-id",
                              G_TYPE_STRING, ev.item_id.c_str(), "audio-start-ms", G_TYPE_INT64,
                              (gint64)ev.audio_start_ms, nullptr));
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        caller_turn_open_ = true;
+      }
       // Without server-side interruption (or without turn detection) we must cancel ourselves.
       barge_in("speech_started", !server_interrupts_ || !turn_detection_);
       break;
@@ -865,6 +905,8 @@ void Session::handle_event(ServerEvent &ev) {
     case EventType::InputCommitted: {
       std::lock_guard<std::mutex> lock(mutex_);
       input_since_commit_ = 0;
+      turn_audio_.clear();  // the turn is the model's now; only what follows may need replaying
+      caller_turn_open_ = false;
       break;
     }
     case EventType::InputTranscriptionCompleted:

@@ -66,6 +66,7 @@ struct SessionStats {
   uint64_t output_bytes_played = 0;
   uint64_t output_bytes_dropped = 0;  // discarded by barge-in or the queue limit
   uint64_t input_bytes_dropped = 0;   // caller audio discarded while not ready (over 10 s queued)
+  uint64_t input_bytes_replayed = 0;  // an unfinished turn sent again to a new socket
   uint64_t barge_ins = 0;
   uint64_t responses = 0;
   uint64_t input_tokens = 0;
@@ -145,6 +146,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void drop_socket();
   void send(const std::string &frame);
   void flush_input_on_hub(bool final);
+  void keep_turn_audio_locked(const uint8_t *pcm, size_t len);
+  void replay_turn_audio();
   void barge_in(const char *trigger, bool send_cancel);
   void on_ready();
   void replay_history();
@@ -174,6 +177,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<HubWakeup> input_wakeup_;  // made on the first wake, raised for each append
   bool ever_attached_ = false;
   uint64_t input_since_commit_ = 0;      // bytes appended since the last commit (G6 guard)
+  // The caller's turn not yet committed by the server, as appended: sent again to a new socket
+  // (renewal or reconnect) so that a turn spanning the switch reaches the model whole. Between
+  // turns only a short lead-in is kept; during one, up to kMaxTurnReplayBytes.
+  std::deque<uint8_t> turn_audio_;
+  bool caller_turn_open_ = false;        // speech_started seen, the turn not committed yet
   bool input_final_ = false;
   bool ready_ = false;                   // session.updated received on the current socket
   std::deque<Segment> playout_;

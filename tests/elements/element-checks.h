@@ -177,7 +177,7 @@ inline void check_stats_property(GstElement *e) {
   fail_unless(s != nullptr);
   for (const char *f : {"ready", "input-ms-appended", "input-ms-dropped", "output-ms-received", "output-ms-played",
                         "output-ms-dropped", "barge-ins", "responses", "input-tokens", "output-tokens", "underruns",
-                        "reconnects", "errors", "last-append-latency-ms"})
+                        "reconnects", "errors", "last-append-latency-ms", "input-ms-replayed"})
     fail_unless(gst_structure_has_field(s, f), "stats lacks %s", f);
   gst_structure_free(s);
 }

@@ -145,14 +145,11 @@ GST_START_TEST(test_session_renewed_before_expiry) {
 }
 GST_END_TEST;
 
-// BUG (plugins/openairealtime/realtime-session.cpp, Session::renew()): a renewal waits for a
-// response in progress ("never cut a reply short") but not for a caller's turn in progress. The old
-// socket is dropped with the turn's audio uncommitted in the server's input buffer, so the model
-// gets only the part said after the renewal (or nothing, when the renewal falls in the VAD's
-// silence window after the turn) and answers that. Seen first as a flaky "the second turn got no
-// reply" in the test above. What is required, whichever way it is done (renew after the turn is
-// committed, within the margin before expiry; or carry the uncommitted audio over to the new
-// connection): the connection that answers the turn has all of it.
+// A renewal (or a reconnect) that falls inside a caller's turn: the old socket is dropped with the
+// turn's audio uncommitted in the server's input buffer. The session keeps that audio and appends it
+// again on the new socket (Session::replay_turn_audio), so the connection that answers the turn has
+// all of it — not only what was said after the switch (found first as a flaky "the second turn got
+// no reply" in the test above).
 //
 // Lifetime 30 s: the renewal comes 6 s before expiry (the plugin renews a fifth of a short lifetime
 // early), i.e. ~24 s after the session starts. The caller speaks from 17 s to 25 s of its program
@@ -201,11 +198,7 @@ static Suite *fault_session_expiry_suite(void) {
   TCase *tc = tcase_create("expiry");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_session_renewed_before_expiry);
-  // Known limitation, left for a later change (noted on the issue): a renewal that falls inside a
-  // caller's turn splits the turn across two sessions. Deferring the renewal while a turn is in
-  // progress conflicted with renewing in time for a caller who never pauses; run it with
-  // VOICEBRIDGE_RUN_KNOWN_LIMITATIONS=1.
-  if (g_getenv("VOICEBRIDGE_RUN_KNOWN_LIMITATIONS")) tcase_add_test(tc, test_turn_across_renewal_reaches_model_whole);
+  tcase_add_test(tc, test_turn_across_renewal_reaches_model_whole);
   suite_add_tcase(s, tc);
   return s;
 }
