@@ -5,7 +5,8 @@
 //   - the multistream API (which GStreamer's opusenc/opusdec use) against the single-stream one;
 //     Debian's libopus is built with custom modes, and each multistream call then runs CPU
 //     detection (CPUID) a few times, which traps to the hypervisor in a VM;
-//   - GStreamer's opusenc / opusdec elements and the audioconvert / audioresample steps around them.
+//   - GStreamer's opusenc / opusdec elements and the audioconvert / audioresample steps around them;
+//   - plugins/vbopus's vbopusenc / vbopusdec, the single-stream replacements, at the same settings.
 // Signals: the model side is a voiced, syllable-modulated signal half of the time and silence the
 // other half; the caller side is the capacity benchmark's 6 s cycle (a third speech).
 // 1 % of a core per call = 200 µs per 20 ms frame.
@@ -183,6 +184,25 @@ double pipeline_us(const std::string &description, int frames) {
   return t / frames * 1e6;
 }
 
+// plugins/vbopus (vbopusenc, vbopusdec) from this build tree, without GST_PLUGIN_PATH: the plugin
+// module sits at ../plugins/vbopus/ relative to this program's directory. False if it cannot be
+// loaded (then the registry's copy, if any, is used).
+bool load_vbopus_from_build() {
+  gchar *exe = g_file_read_link("/proc/self/exe", nullptr);
+  if (!exe) return false;
+  gchar *dir = g_path_get_dirname(exe);
+  gchar *path = g_build_filename(dir, "..", "plugins", "vbopus", "libgstvbopus.so", nullptr);
+  GError *err = nullptr;
+  GstPlugin *plugin = gst_plugin_load_file(path, &err);
+  if (!plugin) fprintf(stderr, "bench-codec: %s: %s\n", path, err ? err->message : "?");
+  g_clear_error(&err);
+  if (plugin) gst_object_unref(plugin);
+  g_free(path);
+  g_free(dir);
+  g_free(exe);
+  return plugin != nullptr;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -273,6 +293,23 @@ int main(int argc, char **argv) {
          pipeline_us(src(16000, 1) + enc + dec + "rate=48000,channels=2" + sink, frames) - base16 - enc_us);
   report("opusdec element, use-inband-fec, sine, to 24 kHz mono",
          pipeline_us(src(16000, 1) + enc + dec + "rate=24000,channels=1" + sink, frames) - base16 - enc_us);
+
+  // The single-stream elements (plugins/vbopus) at the same settings, next to the rows above:
+  // vbopusenc against opusenc, vbopusdec (fed by the same opusenc) against opusdec.
+  load_vbopus_from_build();
+  if (gst_element_factory_find("vbopusenc") && gst_element_factory_find("vbopusdec")) {
+    const std::string vbenc = " ! vbopusenc bitrate=20000 inband-fec=true packet-loss-percentage=10 complexity=5 "
+                              "audio-type=voice frame-size=20 dtx=false";
+    report("vbopusenc element, 16 kHz sine, complexity 5 (single-stream)",
+           pipeline_us(src(16000, 1) + vbenc + sink, frames) - base16);
+    const std::string vbdec = " ! vbopusdec use-inband-fec=true plc=true ! audio/x-raw,";
+    report("vbopusdec element, use-inband-fec, sine, to 48 kHz mono (single-stream)",
+           pipeline_us(src(16000, 1) + enc + vbdec + "rate=48000,channels=1" + sink, frames) - base16 - enc_us);
+    report("vbopusdec element, use-inband-fec, sine, to 24 kHz mono (single-stream)",
+           pipeline_us(src(16000, 1) + enc + vbdec + "rate=24000,channels=1" + sink, frames) - base16 - enc_us);
+  } else {
+    fprintf(stderr, "bench-codec: vbopusenc/vbopusdec not found (build plugins/vbopus); their rows are missing\n");
+  }
 
   bench::JsonLine j;
   for (const Row &r : rows) j.num(r.what, r.us_per_frame);
