@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "request-util.h"
 #include "whatsapp-webhook.h"
 
 namespace vb {
@@ -120,14 +121,15 @@ std::string GraphClient::connect_body(const std::string &to, const std::string &
 GraphResult GraphClient::read_response(const std::string &action, int http_status, const std::string &body) {
   GraphResult r;
   r.error.http_status = http_status;
-  JsonParser *parser = json_parser_new();
-  JsonObject *root = nullptr;
-  if (!body.empty() && json_parser_load_from_data(parser, body.data(), (gssize)body.size(), nullptr)) {
-    JsonNode *node = json_parser_get_root(parser);
-    if (node && JSON_NODE_HOLDS_OBJECT(node)) root = json_node_get_object(node);
-  }
+  // Checked for depth and strictness before json-glib parses it (request-util.h): a hostile or
+  // broken endpoint (a proxy, a mistyped Graph URL) must not be able to overflow the stack.
+  std::string why;
+  JsonNode *node = body.empty() ? nullptr : parse_untrusted_json(body.data(), body.size(), &why);
+  JsonObject *root = node && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : nullptr;
   if (http_status >= 200 && http_status < 300) {
-    if (action == "connect") {
+    if (!node && !body.empty()) {
+      r.error.message = "the response is " + why;
+    } else if (action == "connect") {
       // {"messaging_product":"whatsapp","calls":[{"id":"wacid.…"}]}
       JsonArray *calls = nullptr;
       if (root && json_object_has_member(root, "calls") && JSON_NODE_HOLDS_ARRAY(json_object_get_member(root, "calls")))
@@ -149,12 +151,14 @@ GraphResult GraphClient::read_response(const std::string &action, int http_statu
       r.error.code = int_member(error, "code");
       r.error.subcode = int_member(error, "error_subcode");
       r.error.details = string_member(object_member(error, "error_data"), "details");
+    } else if (check_json_text(body.data(), body.size()) == JsonCheck::TooDeep) {
+      r.error.message = "the response is " + why;  // an excerpt would be a line of brackets
     } else {
       // Not Meta's shape (a proxy's page, say): keep a short excerpt for the log.
       r.error.message = body.substr(0, 200);
     }
   }
-  g_object_unref(parser);
+  if (node) json_node_unref(node);
   return r;
 }
 

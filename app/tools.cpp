@@ -6,6 +6,7 @@
 
 #include "http-post.h"
 #include "log.h"
+#include "request-util.h"
 
 namespace vb {
 
@@ -28,9 +29,12 @@ std::string node_text(JsonNode *node) {
   return out;
 }
 
+// For text from outside this process (the model's arguments, the hook's tools): json-glib only
+// after the depth check of request-util.h, so that a model talked into nesting its arguments
+// 100 000 deep cannot overflow the stack. nullptr when empty, refused or not JSON.
 JsonNode *parse_json(const std::string &text) {
-  if (text.empty()) return nullptr;
-  return json_from_string(text.c_str(), nullptr);
+  std::string why;
+  return parse_untrusted_json(text.data(), text.size(), &why);
 }
 
 // {"error":"<message>"}, properly escaped.
@@ -78,8 +82,10 @@ std::string trimmed(const std::string &s) {
   return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
 }
 
-// Maps the webhook's reply to the function output (see invoke_tool_webhook).
-ToolResult result_from_reply(const HttpPostResult &r, int timeout_ms) {
+// Maps the webhook's reply to the function output (see invoke_tool_webhook). call_id and tool only
+// name the call in the log.
+ToolResult result_from_reply(const HttpPostResult &r, int timeout_ms, const std::string &call_id,
+                             const std::string &tool) {
   ToolResult out;
   out.status = r.status;
   out.duration_ms = r.duration_ms;
@@ -100,8 +106,17 @@ ToolResult result_from_reply(const HttpPostResult &r, int timeout_ms) {
     out.output = "{}";
     return out;
   }
-  JsonNode *root = parse_json(body);
-  if (!root) return fail("invalid_json", "the tool service's reply is not JSON");
+  // Checked for depth and strictness before json-glib parses it (request-util.h): the tool
+  // service is trusted with an answer for the model, not with the process's stack.
+  std::string why;
+  JsonNode *root = parse_untrusted_json(body.data(), body.size(), &why);
+  if (!root) {
+    // The reason for the operator (the function output only tells the model it failed); never the
+    // body, which may carry what the caller said.
+    log_event(LogLevel::Warning, "TOOL_REPLY_INVALID", call_id, "the tool service's reply is " + why,
+              {{"tool", tool}, {"status", r.status}});
+    return fail("invalid_json", "the tool service's reply is not JSON");
+  }
   out.ok = true;
   out.output = body;
   if (JSON_NODE_HOLDS_OBJECT(root)) {
@@ -216,7 +231,10 @@ void invoke_tool_webhook(const Config &config, const ToolInvocation &invocation,
   }
   int timeout_ms = config.tool_timeout_ms;
   http_post_json(config.tool_webhook_url, tool_webhook_body(invocation), timeout_ms,
-                 [done = std::move(done), timeout_ms](const HttpPostResult &r) { done(result_from_reply(r, timeout_ms)); });
+                 [done = std::move(done), timeout_ms, call_id = invocation.call_id,
+                  tool = invocation.tool](const HttpPostResult &r) {
+                   done(result_from_reply(r, timeout_ms, call_id, tool));
+                 });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -41,6 +41,24 @@ bool contains(const std::string &haystack, const std::string &needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
+// Replies json-glib would recurse 100 000 levels into, which overflows the stack unless they are
+// refused first: plain nesting, and nesting behind the non-standard syntax json-glib accepts (a
+// comment or a single-quoted string holding a '"', which hides brackets from a scan that knows only
+// double-quoted strings). Each with what the refusal says.
+struct HostileJson {
+  std::string body;
+  const char *why;
+};
+std::vector<HostileJson> hostile_json() {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  return {
+      {deep, "nested deeper than 64 levels"},
+      {R"({"voice":"cedar","x":)" + deep + "}", "nested deeper than 64 levels"},
+      {R"({"voice":"cedar","x":/*"*/)" + deep + R"(/*"*/})", "not strict JSON"},
+      {R"({"voice":"cedar","x":'"',"y":)" + deep + R"(,"z":'"'})", "not strict JSON"},
+  };
+}
+
 struct TempDir {
   std::string path;
   TempDir() {
@@ -312,6 +330,22 @@ GST_START_TEST(test_hook_reply_rejections) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_hook_reply_hostile_json) {
+  for (const auto &h : hostile_json()) {
+    CallConfigOverrides o;
+    std::string reason;
+    fail_if(parse_call_config_reply(200, h.body, &o, &reason), "a hostile reply was accepted");
+    fail_unless(contains(reason, h.why), "reason '%s' lacks '%s'", reason.c_str(), h.why);
+    fail_unless(overrides_empty(o));
+  }
+  // json-glib's own error quotes the offending token; the reason (which is logged) does not.
+  CallConfigOverrides o;
+  std::string reason;
+  fail_if(parse_call_config_reply(200, R"({"instructions":"secret plan" "voice":"x"})", &o, &reason));
+  fail_unless(contains(reason, "not JSON") && !contains(reason, "secret"), "reason: %s", reason.c_str());
+}
+GST_END_TEST;
+
 // ---------------------------------------------------------------------------------------------
 // Call-config hook: over HTTP
 
@@ -378,6 +412,17 @@ GST_START_TEST(test_hook_failures_fall_back) {
     fail_unless(overrides_empty(o), "overrides from a bad reply (%s)", c.spec.body.c_str());
     fail_unless(contains(o.fallback_reason, c.reason_has), "reason '%s' lacks '%s'", o.fallback_reason.c_str(),
                 c.reason_has);
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST(test_hook_hostile_reply_falls_back) {
+  // Over HTTP, as the service meets it: the call keeps the defaults and the reason says why.
+  for (const auto &h : hostile_json()) {
+    FakeService service;
+    CallConfigOverrides o = fetch_with({200, h.body, 0}, 3000, &service);
+    fail_unless(overrides_empty(o), "overrides from a hostile reply");
+    fail_unless(contains(o.fallback_reason, h.why), "reason '%s' lacks '%s'", o.fallback_reason.c_str(), h.why);
   }
 }
 GST_END_TEST;
@@ -601,6 +646,24 @@ GST_START_TEST(test_webhook_failures_give_error_outputs) {
     fail_if(contains(r.output, "stack trace"), "the service's error body reached the model");
     fail_unless(ms < c.timeout_ms + 1000, "took %.0f ms", ms);
   }
+}
+GST_END_TEST;
+
+GST_START_TEST(test_webhook_hostile_replies) {
+  // A failed tool call, as for any reply that is not JSON: the model gets an error output.
+  for (const auto &h : hostile_json()) {
+    FakeService service;
+    ToolResult r = invoke_with({200, h.body, 0}, 3000, &service, weather_invocation());
+    fail_if(r.ok, "a hostile reply was passed to the model (%s)", h.why);
+    assert_str(r.error, "invalid_json");
+    Json out(r.output);
+    fail_unless(contains(agent_test::str(out.object(), "error"), "not JSON"), "output %s", r.output.c_str());
+  }
+  // The model's arguments are from outside too: deep ones reach the webhook as the raw string.
+  ToolInvocation inv = weather_invocation();
+  inv.arguments = std::string(100000, '[') + std::string(100000, ']');
+  Json body(tool_webhook_body(inv));
+  assert_str(agent_test::str(body.object(), "arguments"), inv.arguments);
 }
 GST_END_TEST;
 
@@ -1045,9 +1108,11 @@ static Suite *agent_unit_suite() {
   tcase_add_test(tc, test_hook_reply_sets_everything);
   tcase_add_test(tc, test_hook_reply_absent_and_null_keep_defaults);
   tcase_add_test(tc, test_hook_reply_rejections);
+  tcase_add_test(tc, test_hook_reply_hostile_json);
   tcase_add_test(tc, test_hook_fetch_round_trip);
   tcase_add_test(tc, test_hook_timeout_falls_back);
   tcase_add_test(tc, test_hook_failures_fall_back);
+  tcase_add_test(tc, test_hook_hostile_reply_falls_back);
   tcase_add_test(tc, test_hook_unreachable_and_off);
   tcase_add_test(tc, test_configure_call_applies_and_adds_tools);
   tcase_add_test(tc, test_tools_builtin_end_call);
@@ -1055,6 +1120,7 @@ static Suite *agent_unit_suite() {
   tcase_add_test(tc, test_webhook_round_trip);
   tcase_add_test(tc, test_webhook_reply_shapes);
   tcase_add_test(tc, test_webhook_failures_give_error_outputs);
+  tcase_add_test(tc, test_webhook_hostile_replies);
   tcase_add_test(tc, test_webhook_none_configured);
   tcase_add_test(tc, test_router_end_call_waits_for_response_done);
   tcase_add_test(tc, test_router_end_call_after_playback_stopped);

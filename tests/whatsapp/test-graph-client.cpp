@@ -96,6 +96,31 @@ GST_START_TEST(test_read_response) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_read_response_hostile) {
+  // json-glib recurses once per level: without the depth check these overflow the stack.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string hidden = "{\"success\":true,\"x\":/*\"*/" + deep + "/*\"*/}";  // comments json-glib skips
+  const std::string quoted = "{\"success\":true,\"x\":'\"',\"y\":" + deep + ",\"z\":'\"'}";
+  for (const char *action : {"accept", "connect"}) {
+    GraphResult d = GraphClient::read_response(action, 200, deep);
+    fail_if(d.ok);
+    fail_unless(d.error.message.find("nested deeper than 64 levels") != std::string::npos, "%s",
+                d.error.message.c_str());
+    for (const std::string *body : {&hidden, &quoted}) {
+      GraphResult h = GraphClient::read_response(action, 200, *body);
+      fail_if(h.ok, "a non-strict reply was taken for success");
+      fail_unless(h.error.message.find("not strict JSON") != std::string::npos, "%s", h.error.message.c_str());
+    }
+  }
+  // An error status with a deep body: the log says why, not a line of brackets.
+  GraphResult e = GraphClient::read_response("accept", 400, "{\"error\":" + deep + "}");
+  fail_if(e.ok);
+  fail_unless(e.error.message.find("nested deeper") != std::string::npos, "%s", e.error.message.c_str());
+  GraphResult q = GraphClient::read_response("accept", 400, quoted);
+  fail_if(q.ok);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_success_and_request_shape) {
   fake_graph::Server graph(kPhone, kToken);
   std::string error;
@@ -272,6 +297,7 @@ static Suite *graph_client_suite() {
   tcase_set_timeout(t, 30);
   tcase_add_test(t, test_bodies);
   tcase_add_test(t, test_read_response);
+  tcase_add_test(t, test_read_response_hostile);
   tcase_add_test(t, test_success_and_request_shape);
   tcase_add_test(t, test_retry_5xx_then_success);
   tcase_add_test(t, test_retry_429);

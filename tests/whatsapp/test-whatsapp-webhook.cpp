@@ -315,6 +315,72 @@ GST_START_TEST(test_parse_garbage) {
 }
 GST_END_TEST;
 
+// Bodies json-glib would recurse 100 000 levels into (a stack overflow) while a scan that knows
+// only double-quoted strings sees no nesting: a /* */ comment or a single-quoted string holding a
+// '"' flips that scan into "inside a string" across the brackets. json-glib accepts both forms.
+std::string hidden_nesting(const std::string &opener, const std::string &closer) {
+  const size_t depth = 100000;
+  return "{\"object\":\"whatsapp_business_account\",\"a\":" + opener + std::string(depth, '[') +
+         std::string(depth, ']') + closer + "}";
+}
+
+GST_START_TEST(test_parse_hidden_nesting) {
+  const std::string bodies[] = {
+      hidden_nesting("/*\"*/", "/*\"*/"),           // comments
+      hidden_nesting("'\"',\"b\":", ",\"c\":'\"'"),  // single-quoted strings
+  };
+  for (const auto &body : bodies) {
+    Webhook w;
+    std::string error;
+    fail_if(parse_webhook(body.data(), body.size(), &w, &error), "a non-strict body was accepted");
+    fail_unless(error.find("not strict JSON") != std::string::npos, "error: %s", error.c_str());
+  }
+  // Plain deep nesting: the error says so.
+  std::string deep = "{\"entry\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  Webhook w;
+  std::string error;
+  fail_if(parse_webhook(deep.data(), deep.size(), &w, &error));
+  fail_unless(error.find("nested deeper than 64 levels") != std::string::npos, "error: %s", error.c_str());
+}
+GST_END_TEST;
+
+GST_START_TEST(test_parse_legacy_sdp_hostile) {
+  // The legacy connection.webrtc.sdp is JSON inside a string: its brackets are not nesting of the
+  // body, so it needs its own depth check. Refused, the call event has no SDP (and is rejected as
+  // any connect without an offer); the rest of the body is still read.
+  JsonParser *parser = json_parser_new();
+  std::string text = wa_test::fixture("webhook-connect-user-initiated.json");
+  fail_unless(json_parser_load_from_data(parser, text.data(), -1, nullptr));
+  auto first = [](JsonObject *o, const char *array) {
+    return json_node_get_object(json_array_get_element(json_object_get_array_member(o, array), 0));
+  };
+  JsonObject *entry = first(json_node_get_object(json_parser_get_root(parser)), "entry");
+  JsonObject *call = first(json_object_get_object_member(first(entry, "changes"), "value"), "calls");
+  json_object_remove_member(call, "session");
+  JsonObject *webrtc = json_object_new();
+  json_object_set_string_member(webrtc, "sdp", (std::string(100000, '[') + std::string(100000, ']')).c_str());
+  JsonObject *connection = json_object_new();
+  json_object_set_object_member(connection, "webrtc", webrtc);
+  json_object_set_object_member(call, "connection", connection);
+  gchar *body = json_to_string(json_parser_get_root(parser), FALSE);
+  Webhook w = parse_ok(body);
+  fail_unless_equals_int((int)w.calls.size(), 1);
+  fail_unless(w.calls[0].sdp.empty());
+  fail_if(w.calls[0].legacy_sdp);
+  fail_if(w.calls[0].id.empty());
+
+  // The same with comments hiding the nesting inside the string.
+  std::string sneaky = "{/*\"*/\"sdp\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  json_object_set_string_member(webrtc, "sdp", sneaky.c_str());
+  g_free(body);
+  body = json_to_string(json_parser_get_root(parser), FALSE);
+  Webhook s = parse_ok(body);
+  fail_unless(s.calls[0].sdp.empty());
+  g_free(body);
+  g_object_unref(parser);
+}
+GST_END_TEST;
+
 // ---- delivery rules ----
 
 GST_START_TEST(test_dedupe) {
@@ -373,6 +439,8 @@ static Suite *whatsapp_webhook_suite() {
   tcase_add_test(parse, test_parse_multi_entry);
   tcase_add_test(parse, test_parse_tolerant);
   tcase_add_test(parse, test_parse_garbage);
+  tcase_add_test(parse, test_parse_hidden_nesting);
+  tcase_add_test(parse, test_parse_legacy_sdp_hostile);
   suite_add_tcase(s, parse);
   TCase *rules = tcase_create("rules");
   tcase_add_test(rules, test_dedupe);
