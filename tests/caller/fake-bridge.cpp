@@ -443,13 +443,16 @@ bool FakeBridge::start(std::string &error) {
     return false;
   }
   // Read the port off the socket: soup_server_get_uris() is unusable once a unix listener exists.
-  for (GSList *l = soup_server_get_listeners(server_); l; l = l->next) {
+  // The list is ours to free (transfer container), the sockets in it are the server's.
+  GSList *listeners = soup_server_get_listeners(server_);
+  for (GSList *l = listeners; l; l = l->next) {
     GSocketAddress *addr = g_socket_get_local_address(G_SOCKET(l->data), nullptr);
     if (addr && G_IS_INET_SOCKET_ADDRESS(addr))
       port_ = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(addr));
     if (addr)
       g_object_unref(addr);
   }
+  g_slist_free(listeners);
   if (!config_.unix_socket.empty()) {
     g_unlink(config_.unix_socket.c_str());
     GSocketAddress *ua = g_unix_socket_address_new(config_.unix_socket.c_str());

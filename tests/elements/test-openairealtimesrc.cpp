@@ -22,12 +22,20 @@ static GstHarness *new_src_harness(const char *session) {
 // Pulls the next buffer, releasing the src's clock waits as they come (on a GstTestClock every wait
 // blocks until cranked, even one for a time already reached: the src waits once for the running time
 // of the buffer it is about to fill, then basesrc syncs on the buffer's timestamp). Bounded: 5 s.
+//
+// Exactly the waits of this buffer are cranked, never the next one's, so that the clock stands at
+// this buffer's timestamp afterwards. The streaming thread queues a buffer into the harness and only
+// then registers the next buffer's wait, but the queueing can still be under way when a first
+// try_pull() finds nothing: a wait seen pending may be the next buffer's. Pulling once more after
+// seeing it settles which: had that wait been the next buffer's, this buffer would be queued now.
 static GstBuffer *pull(GstHarness *h) {
   GstTestClock *tc = gst_harness_get_testclock(h);
   const gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
   GstBuffer *b = nullptr;
   while (!(b = gst_harness_try_pull(h)) && g_get_monotonic_time() < deadline) {
-    if (gst_test_clock_timed_wait_for_multiple_pending_ids(tc, 1, 10, nullptr)) gst_harness_crank_single_clock_wait(h);
+    if (!gst_test_clock_timed_wait_for_multiple_pending_ids(tc, 1, 10, nullptr)) continue;
+    if ((b = gst_harness_try_pull(h))) break;
+    gst_harness_crank_single_clock_wait(h);
   }
   gst_object_unref(tc);
   fail_unless(b != nullptr, "no buffer within 5 s");

@@ -540,14 +540,16 @@ void Connection::handle_truncate(JsonObject *ev, const std::string &eid) {
   const int64_t item_ms = item->audio_ms();
   TruncateRecord record{item_id, audio_end_ms, item_ms, false};
   int64_t end_ms = audio_end_ms;
+  // Each truncate is recorded before its reply (error or truncated) is sent: a test that waits for
+  // the reply on another thread and then reads the records must find this one there.
   if (audio_end_ms > item_ms) {
+    state_.record_truncate(record);
     // Observed: code null and error.event_id null (docs §8 G7, G15).
     send_error({"",
                 "Audio content of " + std::to_string(item_ms) + "ms is already shorter than " +
                     std::to_string(audio_end_ms) + "ms",
                 ""},
                "");
-    state_.record_truncate(record);
     if (!state_.config().clamp_bad_truncate)
       return;
     end_ms = item_ms;  // observed behaviour: the server applies a clamped truncate anyway
@@ -557,10 +559,10 @@ void Connection::handle_truncate(JsonObject *ev, const std::string &eid) {
   if (item_ms > 0)
     item->transcript.resize(item->transcript.size() * static_cast<size_t>(end_ms) / static_cast<size_t>(item_ms));
   item->audio.resize(static_cast<size_t>(end_ms) * kBytesPerMs);
-  send(
-      event("conversation.item.truncated").str("item_id", item_id).num("content_index", 0).num("audio_end_ms", end_ms));
   record.accepted = true;
   state_.record_truncate(record);
+  send(
+      event("conversation.item.truncated").str("item_id", item_id).num("content_index", 0).num("audio_end_ms", end_ms));
 }
 
 void Connection::handle_delete(JsonObject *ev, const std::string &eid) {
