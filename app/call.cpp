@@ -11,6 +11,8 @@
 #include "metrics.h"
 #include "openairealtimesink.h"
 #include "openairealtimesrc.h"
+#include "vbopusdec.h"
+#include "vbopusenc.h"
 
 namespace vb {
 
@@ -145,7 +147,7 @@ bool Call::build_pipeline(const OfferInfo &offer, std::string *error) {
   d.remote_fingerprints = offer.fingerprints;
   d.pipeline = gst_pipeline_new(d.session_name.c_str());
   d.webrtc = make("webrtcbin", "webrtc");
-  GstElement *encoder = make("opusenc", "send-encoder");
+  GstElement *encoder = GST_ELEMENT(g_object_new(GST_TYPE_VB_OPUS_ENC, "name", "send-encoder", nullptr));
   GstElement *payloader = make("rtpopuspay", "send-payloader");
   GstElement *rtp_filter = make("capsfilter", "send-rtp-format");
   if (!d.webrtc || !encoder || !payloader || !rtp_filter) {
@@ -177,7 +179,8 @@ bool Call::build_pipeline(const OfferInfo &offer, std::string *error) {
   gst_util_set_object_arg(G_OBJECT(d.rt_src), "noise-reduction", "near-field");
 
   // Opus as the offer asks: its audio bandwidth, its bitrate, in-band FEC, 20 ms frames; tuned for
-  // speech. No DTX: WhatsApp hangs up on a business leg that stops sending packets.
+  // speech. No DTX: WhatsApp hangs up on a business leg that stops sending packets. vbopusenc is
+  // opusenc's settings over libopus's single-stream API (cheaper: bench/RESULTS.md §3).
   int bitrate = offer.max_average_bitrate > 0 ? offer.max_average_bitrate : 24000;
   g_object_set(encoder, "bitrate", std::max(6000, std::min(bitrate, 64000)), "inband-fec", TRUE,
                "packet-loss-percentage", 10, "complexity", config_.opus_complexity, "dtx", FALSE, nullptr);
@@ -648,11 +651,13 @@ void Call::on_pad_added(GstElement *, GstPad *pad, gpointer user_data) {
     if (d.receive_linked) return;  // one audio stream per call
     d.receive_linked = true;
   }
-  // The caller's audio: decoded with loss concealment and FEC straight to the model's 24 kHz mono
-  // (libopus decodes at any of its rates, so no converter or resampler is needed). No queue: this
-  // already runs on the jitter buffer's thread.
+  // The caller's audio: decoded straight to the model's 24 kHz mono (libopus decodes at any of its
+  // rates, so no converter or resampler is needed). vbopusdec decodes each packet at once and uses
+  // the next packet's FEC only for a lost one (opusdec holds every packet 20 ms for that), over
+  // libopus's single-stream API (GStreamer's multistream calls cost CPUID traps in VMs:
+  // bench/RESULTS.md §3). No queue: this already runs on the jitter buffer's thread.
   GstElement *depay = gst_element_factory_make("rtpopusdepay", "receive-depayloader");
-  GstElement *decoder = gst_element_factory_make("opusdec", "receive-decoder");
+  GstElement *decoder = GST_ELEMENT(g_object_new(GST_TYPE_VB_OPUS_DEC, "name", "receive-decoder", nullptr));
   GstElement *format = gst_element_factory_make("capsfilter", "receive-format");
   GstElement *sink = GST_ELEMENT(g_object_new(GST_TYPE_OPENAI_REALTIME_SINK, "name", "realtime-sink", "session",
                                               d.session_name.c_str(), nullptr));

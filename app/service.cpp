@@ -14,21 +14,25 @@
 #include "whatsapp.h"
 #include "openairealtimesink.h"
 #include "openairealtimesrc.h"
+#include "vbopusdec.h"
+#include "vbopusenc.h"
 
 namespace vb {
 
 bool init_gstreamer_elements(std::string *missing) {
   GST_ELEMENT_REGISTER(openairealtimesink, nullptr);
   GST_ELEMENT_REGISTER(openairealtimesrc, nullptr);
+  GST_ELEMENT_REGISTER(vbopusenc, nullptr);
+  GST_ELEMENT_REGISTER(vbopusdec, nullptr);
   struct Need {
     const char *factory;
     const char *package;
   };
-  const Need needs[] = {{"webrtcbin", "gstreamer1.0-plugins-bad"}, {"nicesrc", "gstreamer1.0-nice"},
-                        {"dtlssrtpenc", "gstreamer1.0-plugins-bad"}, {"opusenc", "gstreamer1.0-plugins-base"},
-                        {"opusdec", "gstreamer1.0-plugins-base"},   {"rtpopuspay", "gstreamer1.0-plugins-good"},
-                        {"rtpopusdepay", "gstreamer1.0-plugins-good"}, {"audioresample", "gstreamer1.0-plugins-base"},
-                        {"audioconvert", "gstreamer1.0-plugins-base"}};
+  // Opus itself is ours (vbopusenc/vbopusdec, linked in): only the WebRTC stack and RTP payloading
+  // come from the system's plugins.
+  const Need needs[] = {{"webrtcbin", "gstreamer1.0-plugins-bad"},     {"nicesrc", "gstreamer1.0-nice"},
+                        {"dtlssrtpenc", "gstreamer1.0-plugins-bad"},   {"rtpopuspay", "gstreamer1.0-plugins-good"},
+                        {"rtpopusdepay", "gstreamer1.0-plugins-good"}};
   for (const auto &need : needs) {
     GstElementFactory *f = gst_element_factory_find(need.factory);
     if (!f) {
