@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Builds voicebridge with AddressSanitizer (and LeakSanitizer) plus UndefinedBehaviorSanitizer, using
 # g++ and meson's b_sanitize, in ./build-sanitize, and runs the whole meson test suite there. Prints
-# the same "N passed, N failed, N skipped" line as scripts/test.sh, then the time taken. Exits
-# non-zero when a test fails; a sanitizer report makes the process that hit it fail, so its test
-# fails and the report is in build-sanitize/meson-logs/testlog.txt.
+# the same "N passed, N failed, N skipped" line as scripts/test.sh, then the sanitizer reports, then
+# the time taken. Exits non-zero when a test fails or any process reported an error: every report
+# (of the test programs and of the voicebridge and voicebridge-call processes they start, which a
+# test may kill or whose exit status it may not look at) goes to a file in
+# build-sanitize/sanitizer-logs/, emptied at the start of each run. CI runs it after scripts/test.sh
+# (.ci/run).
 #
 # Usage: scripts/sanitize.sh [meson test arguments]
 #   e.g. scripts/sanitize.sh --suite pipelines        scripts/sanitize.sh sdp service-api
@@ -28,6 +31,12 @@
 #  - Instrumented code runs 2–3x slower: meson's timeouts and libcheck's (CK_TIMEOUT_MULTIPLIER)
 #    are tripled. Tests that watch a process's RSS also see ASan's quarantine (up to 256 MiB of
 #    freed memory held back to catch use-after-free); in this build leaks are LeakSanitizer's job.
+#  - VOICEBRIDGE_SANITIZED=1 tells the few tests whose load or measurements assume the normal build
+#    (fault-call-churn, service-load) to scale them to this one; each says how, at its top. Every
+#    other test runs exactly as in scripts/test.sh.
+#  - The build: -O1 (what ASan's authors recommend) and -g1 (line tables and function names: all
+#    that symbolized reports need) compile three times faster than meson's default -O2 -g with
+#    these sanitizers; no benchmarks and no fuzz targets (-Dbench=false, -Dfuzzing=false).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,10 +48,17 @@ start=$(date +%s)
 bash scripts/install-deps.sh
 
 build="build-sanitize"
-if [ ! -f $build/build.ninja ]; then
-  # Frame pointers: ASan's fast unwinder then gives complete stacks in reports.
-  CC=gcc CXX=g++ meson setup $build -Db_sanitize=address,undefined \
-    -Dc_args=-fno-omit-frame-pointer -Dcpp_args=-fno-omit-frame-pointer
+# Frame pointers: ASan's fast unwinder then gives complete stacks in reports. -O1 -g1, no benchmarks
+# (bench/ has no meson tests) and no fuzz targets (clang only; scripts/fuzz.sh): see above. The
+# options are applied to an existing build directory too, so that one configured by an older
+# version of this script gets them.
+options=(-Db_sanitize=address,undefined -Doptimization=1 -Ddebug=true
+  "-Dc_args=-fno-omit-frame-pointer -g1" "-Dcpp_args=-fno-omit-frame-pointer -g1"
+  -Dbench=false -Dfuzzing=false)
+if [ -f $build/build.ninja ]; then
+  meson setup --reconfigure $build "${options[@]}"  # (meson configure refuses options it has not seen)
+else
+  CC=gcc CXX=g++ meson setup $build "${options[@]}"
 fi
 ninja -C $build
 built=$(date +%s)
@@ -75,13 +91,19 @@ export GST_PLUGIN_SCANNER_1_0=$wrappers/gst-plugin-scanner
 # A registry built before (by a scanner without the runtime) may have blacklisted the plugin.
 rm -f $build/test.registry
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=16:check_initialization_order=1:strict_init_order=1}
+# Reports go to files (log_path: one per process, PREFIX.PID), so that none is lost with the output
+# of a child process that a test killed or did not look at; last run's reports are removed first.
+logs=$PWD/$build/sanitizer-logs
+rm -rf "$logs" && mkdir -p "$logs"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=16:check_initialization_order=1:strict_init_order=1}:log_path=$logs/asan"
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/sanitize.supp:print_suppressions=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:log_path=$logs/ubsan"
 export G_SLICE=always-malloc G_DEBUG=gc-friendly
 export CK_TIMEOUT_MULTIPLIER=3
+export VOICEBRIDGE_SANITIZED=1
 
 status=0
+rm -f $build/meson-logs/testlog.json  # the summary below must never count an earlier run's tests
 meson test -C $build --no-rebuild --print-errorlogs --timeout-multiplier 3 "$@" || status=$?
 end=$(date +%s)
 
@@ -104,5 +126,20 @@ print(f"{passed} passed, {failed} failed, {skipped} skipped")
 if bad:
     print("failed under the sanitizers: " + ", ".join(bad))
 PY
+
+# Every report ends with a "SUMMARY:" line; a file without one holds only a warning (shown, not
+# counted).
+reports=0
+for f in "$logs"/*; do
+  [ -f "$f" ] || continue
+  if grep -q '^SUMMARY: ' "$f"; then
+    reports=$((reports + 1))
+    if [ $reports -le 5 ]; then echo "---- $f"; head -n 60 "$f"; fi
+  else
+    echo "---- $f (warning only)"; head -n 5 "$f"
+  fi
+done
+echo "sanitizer reports: $reports (in $build/sanitizer-logs/)"
+[ $reports -eq 0 ] || status=1
 echo "sanitize.sh: build $((built - start)) s, tests $((end - built)) s, total $((end - start)) s"
 exit $status

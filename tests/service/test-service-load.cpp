@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "audio-analysis.h"
 #include "fake-realtime-server.h"
@@ -31,6 +32,18 @@ Counts settled_counts(pid_t pid) {
     last = now;
   }
   return last;
+}
+
+// Set by scripts/sanitize.sh: the service, the callers and this test (with its fake Realtime server)
+// are ASan+UBSan builds there, each needing 3-4 times the CPU per call (measured, the service per
+// concurrent call: 0.71 s against 0.17 s). Ten concurrent calls then ask a 2-core machine for more
+// than it has, and real-time audio starved of CPU is cut short (one caller heard 120 ms of its
+// 1000 ms reply), which says nothing about the code under test. There the concurrent test places
+// about as much load as the normal build's ten calls, 3 calls, and allows a few more dropped
+// frames; the normal build keeps every check as strict as before.
+bool sanitized() {
+  const char *v = g_getenv("VOICEBRIDGE_SANITIZED");
+  return v && *v && strcmp(v, "0") != 0;
 }
 
 double total_ms(const std::vector<Tone> &tones) {
@@ -107,8 +120,8 @@ GST_START_TEST(test_sequential_calls_leak_nothing) {
 }
 GST_END_TEST;
 
-// 10 callers at once, each saying 1 s of 300 Hz: each must hear the model's 440 Hz reply and the
-// fake must get 10 connections, each with one caller's speech.
+// 10 callers at once (3 in the sanitizer build), each saying 1 s of 300 Hz: each must hear the
+// model's 440 Hz reply and the fake must get one connection per caller, each with one caller's speech.
 GST_START_TEST(test_concurrent_calls) {
   fake_realtime::Config fc;
   fc.reply_duration_ms = 1000;
@@ -123,7 +136,10 @@ GST_START_TEST(test_concurrent_calls) {
   Counts idle = settled_counts(vb.pid());
   double cpu_before = cpu_seconds(vb.pid());
 
-  constexpr int kCalls = 10;
+  const int kCalls = sanitized() ? 3 : 10;
+  // A loaded 2-core machine may cut a few 20 ms frames out of the reply and the speech, not more;
+  // the sanitizer build, 3 times slower on the same machine, a few more.
+  const double kMinReplyMs = sanitized() ? 600 : 800, kMinSpeechMs = sanitized() ? 700 : 900;
   std::vector<std::unique_ptr<ChildProcess>> callers;
   for (int i = 0; i < kCalls; i++) {
     auto c = start_caller(vb.base_url(), {"--input", in, "--output", dir.file("out-" + std::to_string(i) + ".wav"),
@@ -138,7 +154,7 @@ GST_START_TEST(test_concurrent_calls) {
   int64_t deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
   while (g_get_monotonic_time() < deadline &&
          std::all_of(callers.begin(), callers.end(), [](auto &c) { return c->running(); })) {
-    if (vb.events("CALL_MEDIA_CONNECTED").size() == kCalls) {
+    if (vb.events("CALL_MEDIA_CONNECTED").size() == (size_t)kCalls) {
       all_active = true;
       peak_threads = std::max(peak_threads, thread_count(vb.pid()));
     }
@@ -155,9 +171,8 @@ GST_START_TEST(test_concurrent_calls) {
     auto tones = find_tones(samples, rate);
     double reply_ms = total_ms(tones_at(tones, kReplyHz));
     heard_report += "caller " + std::to_string(i) + ": " + describe_tones(tones) + "\n";
-    // A loaded 2-core machine may cut a few 20 ms frames out of the reply, not more.
-    fail_unless(reply_ms >= 800 && reply_ms <= 1100, "caller %d heard %.0f ms of the 1000 ms reply: %s", i, reply_ms,
-                describe_tones(tones).c_str());
+    fail_unless(reply_ms >= kMinReplyMs && reply_ms <= 1100, "caller %d heard %.0f ms of the 1000 ms reply: %s", i,
+                reply_ms, describe_tones(tones).c_str());
   }
   double cpu = cpu_seconds(vb.pid()) - cpu_before;
 
@@ -165,7 +180,7 @@ GST_START_TEST(test_concurrent_calls) {
   for (int i = 0; i < kCalls; i++) {
     auto speech = tones_at(find_tones(audio_test::samples_from_bytes(fake.connection(i).input_audio), kModelRate),
                            kSpeechHz);
-    fail_unless(total_ms(speech) >= 900 && total_ms(speech) <= 1100,
+    fail_unless(total_ms(speech) >= kMinSpeechMs && total_ms(speech) <= 1100,
                 "Realtime connection %d got %.0f ms of the 1000 ms of speech: %s", i, total_ms(speech),
                 describe_tones(speech).c_str());
   }
@@ -176,9 +191,9 @@ GST_START_TEST(test_concurrent_calls) {
   std::vector<double> setup_ms;
   for (const auto &e : vb.events("CALL_ANSWERED")) setup_ms.push_back(e.json.num("setup_ms"));
   std::sort(setup_ms.begin(), setup_ms.end());
-  g_print("10 concurrent calls: %d threads idle, %d with 10 calls up (%.1f per call); setup_ms min %.0f median %.0f "
+  g_print("%d concurrent calls: %d threads idle, %d with all calls up (%.1f per call); setup_ms min %.0f median %.0f "
           "max %.0f; voicebridge CPU %.2f s in all (%.2f s per call)\n%s",
-          idle.threads, peak_threads, (peak_threads - idle.threads) / (double)kCalls, setup_ms.front(),
+          kCalls, idle.threads, peak_threads, (peak_threads - idle.threads) / (double)kCalls, setup_ms.front(),
           setup_ms[setup_ms.size() / 2], setup_ms.back(), cpu, cpu / kCalls, heard_report.c_str());
   fail_unless(vb.glib_complaints().empty(), "GLib criticals:\n%s", vb.glib_complaints().c_str());
 }
