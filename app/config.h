@@ -24,7 +24,7 @@ struct Config {
   std::string stun_server;                 // stun://host:port
   std::string turn_server;                 // turn(s)://user:pass@host:port
   int jitter_latency_ms = 60;
-  int opus_complexity = 5;                 // speech at 16 kHz: 5 is indistinguishable from 10 and cheaper
+  int opus_complexity = 3;                 // SILK wideband speech: 3 sounds as 5 does, costs less (bench/RESULTS.md)
   int gather_timeout_ms = 2000;            // answer anyway (with what was gathered) after this
 
   // Realtime model

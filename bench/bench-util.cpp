@@ -57,6 +57,10 @@ ProcSample read_proc(pid_t pid) {
   const std::string status = slurp("/proc/" + std::to_string(pid) + "/status");
   const size_t at = status.find("VmRSS:");
   if (at != std::string::npos) s.rss_mib = std::strtod(status.c_str() + at + 6, nullptr) / 1024.0;
+  if (GDir *dir = g_dir_open(("/proc/" + std::to_string(pid) + "/fd").c_str(), 0, nullptr)) {
+    while (g_dir_read_name(dir)) s.fds++;
+    g_dir_close(dir);
+  }
   s.ok = true;
   return s;
 }

@@ -18,6 +18,7 @@ struct ProcSample {
   double sys_s = 0;      // of which stime (kernel)
   double rss_mib = 0;    // VmRSS
   int threads = 0;
+  int fds = 0;           // open file descriptors (/proc/PID/fd)
   int64_t mono_us = 0;   // when it was read
 };
 ProcSample read_proc(pid_t pid);

@@ -173,7 +173,7 @@ int main(int argc, char **argv) {
     g_usleep(1500 * 1000);
   }
   bench::ProcSample base = bench::read_proc(o.vb_pid);
-  log("voicebridge before the calls: %.1f MiB RSS, %d threads", base.rss_mib, base.threads);
+  log("voicebridge before the calls: %.1f MiB RSS, %d threads, %d fds", base.rss_mib, base.threads, base.fds);
 
   std::vector<Placed> calls;
   std::vector<double> post_ms;
@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
   const bench::ProcSample vb0 = bench::read_proc(o.vb_pid);
   const bench::ProcSample fake0 = bench::read_proc(o.fake_pid);
   const bench::ProcSample me0 = bench::read_proc(self);
-  double rss_sum = 0, rss_max = 0, thr_sum = 0;
+  double rss_sum = 0, rss_max = 0, thr_sum = 0, fd_sum = 0;
   int thr_max = 0, samples = 0;
   const int64_t window_end = g_get_monotonic_time() + (int64_t)o.duration_s * G_USEC_PER_SEC;
   while (g_get_monotonic_time() < window_end) {
@@ -217,6 +217,7 @@ int main(int argc, char **argv) {
     rss_max = std::max(rss_max, s.rss_mib);
     thr_sum += s.threads;
     thr_max = std::max(thr_max, s.threads);
+    fd_sum += s.fds;
     samples++;
   }
   const bench::SystemSample sys1 = bench::read_system();
@@ -253,6 +254,7 @@ int main(int argc, char **argv) {
   const double others_pct = machine_pct - vb_pct - (std::isfinite(fake_pct) ? fake_pct : 0) - me_pct;
   const double rss_mean = samples ? rss_sum / samples : vb1.rss_mib;
   const double thr_mean = samples ? thr_sum / samples : vb1.threads;
+  const double fd_mean = samples ? fd_sum / samples : vb1.fds;
   auto dmetric = [&](const char *name) {
     return bench::metric_sum(metrics_end, name) - bench::metric_sum(metrics_start, name);
   };
@@ -265,9 +267,9 @@ int main(int argc, char **argv) {
   log("window %.1f s, %d calls (%d active at the end), load %s -> %s", window_s, n, active, load_start.c_str(),
       load_end.c_str());
   log("voicebridge: %.2f %% of a core per call (%.1f %% total, %.0f %% of it in the kernel), RSS %.1f MiB "
-      "(+%.2f MiB/call, max %.1f), threads %.0f (+%.2f/call, max %d)",
+      "(+%.2f MiB/call, max %.1f), threads %.0f (+%.2f/call, max %d), fds %.0f (+%.2f/call)",
       vb_pct / n, vb_pct, vb_sys_pct / vb_pct * 100, rss_mean, (rss_mean - base.rss_mib) / n, rss_max, thr_mean,
-      (thr_mean - base.threads) / n, thr_max);
+      (thr_mean - base.threads) / n, thr_max, fd_mean, (fd_mean - base.fds) / n);
   log("fake %.1f %%, callers %.1f %%, machine %.1f %% of one core (2 cores = 200 %%), others %.1f %%", fake_pct,
       me_pct, machine_pct, others_pct);
   log("audio: underruns %.0f, vb lost %.0f of %.0f received (expected %.0f); to callers: %llu received of %.0f, "
@@ -292,6 +294,7 @@ int main(int argc, char **argv) {
       .num("vb_rss_mib_per_call", (rss_mean - base.rss_mib) / n)
       .num("vb_threads", thr_mean).num("vb_threads_base", base.threads)
       .num("vb_threads_per_call", (thr_mean - base.threads) / n)
+      .num("vb_fds", fd_mean).num("vb_fds_base", base.fds).num("vb_fds_per_call", (fd_mean - base.fds) / n)
       .num("fake_cpu_pct", fake_pct).num("callers_cpu_pct", me_pct).num("machine_cpu_pct", machine_pct)
       .num("others_cpu_pct", others_pct).str("load_start", load_start).str("load_end", load_end)
       .num("underruns", underruns).num("vb_rtp_lost", vb_lost).num("vb_rtp_received", vb_received)
