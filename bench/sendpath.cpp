@@ -1,15 +1,17 @@
 // bench-sendpath: how long voicebridge's send chain holds model audio before it leaves for the
-// caller, in isolation, for the chain as built today and for the alternatives.
+// caller, in isolation, for the chain as it was built until commit 72cf871 and for the alternatives,
+// the last of which is the chain as built since (with opusenc standing for vbopusenc: same framing,
+// same reported latency).
 //
-// The chain of app/call.cpp: openairealtimesrc (live, 20 ms buffers, each taken at its running time,
-// reporting 20 ms of latency) ! audioresample ! 16 kHz ! opusenc ! rtpopuspay, into webrtcbin, whose
+// The old chain of app/call.cpp: openairealtimesrc (live, 20 ms buffers, each taken at its running
+// time, reporting 20 ms of latency) ! audioresample ! 16 kHz ! opusenc ! rtpopuspay, into webrtcbin, whose
 // send path starts with `clocksync sync=true` (it holds each buffer until its running time plus the
 // upstream latency). Here an appsrc plays the src (same timing, same latency report) and a clocksync
 // the webrtcbin input. Every 200 ms a buffer starts with the onset of a tone; the figure is the time
 // from the moment the src produced that buffer to the moment a caller would hear the onset if the
 // packet reached it at once (the packet leaving clocksync + the onset's place in the decoded packet):
 // the model→caller latency of bench/latency.cpp without the src's period phase and the network.
-// Two things add up today:
+// Two things added up in the old chain:
 //   - audioresample outputs slightly less than 20 ms for its first buffer (filter delay), so opusenc's
 //     20 ms frames straddle two src buffers and every frame waits for the next buffer;
 //   - clocksync adds the src's reported 20 ms to buffers the src has already waited for.
@@ -143,10 +145,10 @@ int main(int argc, char **argv) {
     int latency;
     bool resample;
   } configs[] = {
-      {"as built: src reports 20 ms, audioresample 24->16 kHz, opusenc 16 kHz", 20, true},
+      {"until 72cf871: src reports 20 ms, audioresample 24->16 kHz, opusenc 16 kHz", 20, true},
       {"src reports 20 ms, opusenc fed 24 kHz (bandwidth=wideband), no resampler", 20, false},
       {"src reports 0 ms, audioresample 24->16 kHz, opusenc 16 kHz", 0, true},
-      {"src reports 0 ms, opusenc fed 24 kHz, no resampler", 0, false},
+      {"as built now: src reports 0 ms, encoder fed 24 kHz, no resampler", 0, false},
   };
   bench::JsonLine j;
   for (const Config &c : configs) {
