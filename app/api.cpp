@@ -215,7 +215,7 @@ void Api::create_call(HttpRequest &request, bool legacy) {
 void Api::stop_legacy(HttpRequest &request) {
   JsonParser *parser = json_parser_new();
   std::string id;
-  bool ok = request.body_size() > 0 && json_depth_ok(request.body(), request.body_size(), 64) &&
+  bool ok = request.body_size() > 0 && json_depth_ok(request.body(), request.body_size()) &&
             json_parser_load_from_data(parser, request.body(), (gssize)request.body_size(), nullptr) &&
             JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)) &&
             optional_string(json_node_get_object(json_parser_get_root(parser)), "callId", &id);
