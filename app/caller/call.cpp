@@ -7,6 +7,8 @@
 #include <glib-unix.h>
 #include <json-glib/json-glib.h>
 
+#include "json-guard.h"
+
 namespace vbcall {
 namespace {
 
@@ -24,7 +26,8 @@ gint64 ms_between(gint64 from, gint64 to) { return (to - from + 500) / 1000; }
 bool parse_call(const std::string &body, std::string &state, std::string &end_reason) {
   JsonParser *parser = json_parser_new();
   bool ok = false;
-  if (json_parser_load_from_data(parser, body.data(), (gssize)body.size(), nullptr)) {
+  if (vb::json_depth_ok(body.data(), body.size()) &&
+      json_parser_load_from_data(parser, body.data(), (gssize)body.size(), nullptr)) {
     JsonNode *root = json_parser_get_root(parser);
     if (root && JSON_NODE_HOLDS_OBJECT(root)) {
       JsonObject *o = json_node_get_object(root);
@@ -168,7 +171,8 @@ void Call::on_post_reply(const HttpResponse &resp) {
   // Any 2xx means the bridge holds a call now, whatever else is wrong with the reply.
   std::string call_id, sdp;
   JsonParser *parser = json_parser_new();
-  if (json_parser_load_from_data(parser, resp.body.data(), (gssize)resp.body.size(), nullptr)) {
+  if (vb::json_depth_ok(resp.body.data(), resp.body.size()) &&
+      json_parser_load_from_data(parser, resp.body.data(), (gssize)resp.body.size(), nullptr)) {
     JsonNode *root = json_parser_get_root(parser);
     if (root && JSON_NODE_HOLDS_OBJECT(root)) {
       JsonObject *o = json_node_get_object(root);

@@ -5,6 +5,8 @@
 #include <gio/gunixsocketaddress.h>
 #include <json-glib/json-glib.h>
 
+#include "json-guard.h"
+
 namespace vbcall {
 
 struct HttpClient::Request {
@@ -20,7 +22,8 @@ struct HttpClient::Request {
 bool HttpResponse::error_body(std::string &code, std::string &message) const {
   JsonParser *parser = json_parser_new();
   bool found = false;
-  if (json_parser_load_from_data(parser, body.data(), (gssize)body.size(), nullptr)) {
+  if (vb::json_depth_ok(body.data(), body.size()) &&
+      json_parser_load_from_data(parser, body.data(), (gssize)body.size(), nullptr)) {
     JsonNode *root = json_parser_get_root(parser);
     if (root && JSON_NODE_HOLDS_OBJECT(root)) {
       JsonObject *obj = json_node_get_object(root);
