@@ -894,7 +894,14 @@ void Call::poll_stats() {
 }
 
 void Call::apply_stats(const GstStructure *report) {
-  // The report holds one structure per stat; the caller's stream is the inbound-rtp one.
+  // The report holds one structure per stat; the caller's audio is in the inbound-rtp ones. There
+  // can be more than one: every remote SSRC gets an entry, also one seen only in the peer's RTCP
+  // (with no packet), or the stream's old SSRC after the peer changed it. Their counts add up; the
+  // jitter is the busiest stream's. (Taking the last entry read 0 packets now and then.)
+  guint64 received_sum = 0, busiest = 0;
+  gint64 lost_sum = 0;
+  double busiest_jitter = 0;
+  bool any = false;
   int n = gst_structure_n_fields(report);
   for (int i = 0; i < n; i++) {
     const GValue *v = gst_structure_get_value(report, gst_structure_nth_field_name(report, i));
@@ -909,9 +916,18 @@ void Call::apply_stats(const GstStructure *report) {
     gst_structure_get_uint64(s, "packets-received", &received);
     gst_structure_get_int64(s, "packets-lost", &lost);
     gst_structure_get_double(s, "jitter", &jitter);
-    stats_.rtp_packets_received = received;
-    stats_.rtp_packets_lost = lost > 0 ? lost : 0;
-    stats_.jitter_ms = jitter * 1000.0;
+    any = true;
+    received_sum += received;
+    if (lost > 0) lost_sum += lost;
+    if (received >= busiest) {
+      busiest = received;
+      busiest_jitter = jitter;
+    }
+  }
+  if (any) {
+    stats_.rtp_packets_received = received_sum;
+    stats_.rtp_packets_lost = lost_sum;
+    stats_.jitter_ms = busiest_jitter * 1000.0;
   }
   Impl &d = *impl_;
   if (stats_.rtp_packets_received > d.stats_rx_reported) {
