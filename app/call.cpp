@@ -13,6 +13,7 @@
 #include "openairealtimesrc.h"
 #include "vbopusdec.h"
 #include "vbopusenc.h"
+#include "webrtc-stats.h"
 
 namespace vb {
 
@@ -894,40 +895,12 @@ void Call::poll_stats() {
 }
 
 void Call::apply_stats(const GstStructure *report) {
-  // The report holds one structure per stat; the caller's audio is in the inbound-rtp ones. There
-  // can be more than one: every remote SSRC gets an entry, also one seen only in the peer's RTCP
-  // (with no packet), or the stream's old SSRC after the peer changed it. Their counts add up; the
-  // jitter is the busiest stream's. (Taking the last entry read 0 packets now and then.)
-  guint64 received_sum = 0, busiest = 0;
-  gint64 lost_sum = 0;
-  double busiest_jitter = 0;
-  bool any = false;
-  int n = gst_structure_n_fields(report);
-  for (int i = 0; i < n; i++) {
-    const GValue *v = gst_structure_get_value(report, gst_structure_nth_field_name(report, i));
-    if (!GST_VALUE_HOLDS_STRUCTURE(v)) continue;
-    const GstStructure *s = gst_value_get_structure(v);
-    GstWebRTCStatsType type;
-    if (!gst_structure_get(s, "type", GST_TYPE_WEBRTC_STATS_TYPE, &type, nullptr)) continue;
-    if (type != GST_WEBRTC_STATS_INBOUND_RTP) continue;
-    guint64 received = 0;
-    gint64 lost = 0;
-    double jitter = 0;
-    gst_structure_get_uint64(s, "packets-received", &received);
-    gst_structure_get_int64(s, "packets-lost", &lost);
-    gst_structure_get_double(s, "jitter", &jitter);
-    any = true;
-    received_sum += received;
-    if (lost > 0) lost_sum += lost;
-    if (received >= busiest) {
-      busiest = received;
-      busiest_jitter = jitter;
-    }
-  }
-  if (any) {
-    stats_.rtp_packets_received = received_sum;
-    stats_.rtp_packets_lost = lost_sum;
-    stats_.jitter_ms = busiest_jitter * 1000.0;
+  // A report without any inbound-rtp stat (media not up yet) keeps the previous figures.
+  InboundTotals in = inbound_totals(report);
+  if (in.found) {
+    stats_.rtp_packets_received = in.packets_received;
+    stats_.rtp_packets_lost = in.packets_lost;
+    stats_.jitter_ms = in.jitter_ms;
   }
   Impl &d = *impl_;
   if (stats_.rtp_packets_received > d.stats_rx_reported) {
