@@ -18,6 +18,7 @@
 
 #include "agent-test-support.h"
 #include "audio-analysis.h"
+#include "check-strings.h"
 #include "fake-realtime-server.h"
 #include "wav-file.h"
 
@@ -25,13 +26,6 @@ using agent_test::FakeService;
 using agent_test::HttpReplySpec;
 using agent_test::Json;
 using agent_test::Line;
-
-#define assert_str(a, b)                                                                \
-  G_STMT_START {                                                                        \
-    const std::string va_ = (a), vb_ = (b);                                             \
-    fail_unless(va_ == vb_, "'%.400s' is not '%.400s'", va_.c_str(), vb_.c_str());      \
-  }                                                                                     \
-  G_STMT_END
 
 namespace {
 

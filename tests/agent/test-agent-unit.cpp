@@ -17,6 +17,7 @@
 #include "agent-test-support.h"
 #include "call-config-hook.h"
 #include "call.h"
+#include "check-strings.h"
 #include "config.h"
 #include "http-post.h"
 #include "tools.h"
@@ -26,14 +27,6 @@ using namespace vb;
 using agent_test::FakeService;
 using agent_test::HttpReplySpec;
 using agent_test::Json;
-
-// gstcheck's string macros keep the pointer past the statement: compare std::string copies.
-#define assert_str(a, b)                                                                \
-  G_STMT_START {                                                                        \
-    const std::string va_ = (a), vb_ = (b);                                             \
-    fail_unless(va_ == vb_, "'%.400s' is not '%.400s'", va_.c_str(), vb_.c_str());      \
-  }                                                                                     \
-  G_STMT_END
 
 namespace {
 

@@ -8,24 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "check-strings.h"
 #include "sdp.h"
 
 namespace {
-
-// fail_unless_equals_string keeps only the char pointers, which dangle when they come from a
-// temporary std::string (a function's return value); this copies both sides first.
-inline std::string as_text(const char *s) {
-  return s ? s : "(NULL)";
-}
-inline std::string as_text(const std::string &s) {
-  return s;
-}
-#define assert_str(got, want)                                                                           \
-  G_STMT_START {                                                                                       \
-    const std::string got_ = as_text(got), want_ = as_text(want);                                      \
-    fail_unless(got_ == want_, "'%s' is\n%s\nbut expected\n%s", #got, got_.c_str(), want_.c_str()); \
-  }                                                                                                    \
-  G_STMT_END
 
 const char *const kOffers[] = {"offer-user-initiated-1.sdp", "offer-user-initiated-2.sdp"};
 
