@@ -39,7 +39,7 @@ Hub::Hub() {
   thread_ = g_thread_new("realtime-hub", &Hub::thread_main, this);
   // The SoupSession must be created on the hub thread (libsoup: session APIs belong to the thread
   // that created the session), so wait until the thread has made it.
-  post([this, &latch] {
+  post([&latch] {
     std::lock_guard<std::mutex> lock(latch.mutex);
     latch.ready = true;
     latch.cond.notify_one();
